@@ -1,0 +1,41 @@
+/*
+ * Per-thread event loop context shared by everything that runs on a loop
+ * (worker threads and the health-check thread): the h2o loop, timeouts by
+ * duration (h2o 2.2 timeouts have one fixed duration each) and the upstream
+ * connection pools of that loop.
+ */
+#ifndef SG_EVLOOP_H
+#define SG_EVLOOP_H
+
+#include <stdint.h>
+#include <h2o.h>
+
+#define SG_LOOP_MAX_TIMEOUTS 64
+
+typedef struct st_sg_pool_t sg_pool_t;
+
+typedef struct st_sg_loop_t {
+    h2o_evloop_t *loop;
+    size_t thread_index;
+    struct {
+        uint64_t ms;
+        h2o_timeout_t *timeout; /* malloc'd: an h2o_timeout_t must never move */
+    } timeouts[SG_LOOP_MAX_TIMEOUTS];
+    size_t num_timeouts;
+    sg_pool_t **pools;
+    size_t num_pools;
+} sg_loop_t;
+
+void sg_loop_init(sg_loop_t *l, h2o_evloop_t *loop, size_t thread_index);
+/* closes pooled connections and frees timeouts; the loop itself is not destroyed */
+void sg_loop_dispose(sg_loop_t *l);
+/*
+ * Returns the timeout list of the given duration on this loop, creating it on
+ * first use. Past SG_LOOP_MAX_TIMEOUTS distinct durations, returns the nearest
+ * longer one (or the longest).
+ */
+h2o_timeout_t *sg_loop_timeout(sg_loop_t *l, uint64_t ms);
+/* links entry to fire after ms; unlinks it first if linked */
+void sg_loop_set_timer(sg_loop_t *l, h2o_timeout_entry_t *entry, uint64_t ms);
+
+#endif

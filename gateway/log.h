@@ -1,0 +1,15 @@
+/*
+ * The error log: one line per event on stderr, "time level message".
+ */
+#ifndef SG_LOG_H
+#define SG_LOG_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include "config.h"
+
+void sg_log_set_level(sg_log_level_t level);
+void sg_log(sg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sg_vlog(sg_log_level_t level, const char *fmt, va_list ap);
+
+#endif

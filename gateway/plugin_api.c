@@ -1,0 +1,254 @@
+/*
+ * The function table handed to plugins (sg_plugin_api_t): configuration getters
+ * over the YAML being loaded, and request accessors over sg_request_t.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include "log.h"
+#include "pipeline.h"
+#include "server.h"
+
+/* ---- configuration ---- */
+
+static int conf_string(sg_plugin_conf_t *conf, const char *key, const char **out)
+{
+    return sg_yaml_str(conf->y, conf->map, key, out);
+}
+
+static int conf_int(sg_plugin_conf_t *conf, const char *key, int64_t *out)
+{
+    return sg_yaml_int(conf->y, conf->map, key, out);
+}
+
+static int conf_bool(sg_plugin_conf_t *conf, const char *key, int *out)
+{
+    return sg_yaml_bool(conf->y, conf->map, key, out);
+}
+
+static int conf_duration_ms(sg_plugin_conf_t *conf, const char *key, uint64_t *out)
+{
+    return sg_yaml_duration_ms(conf->y, conf->map, key, out);
+}
+
+static int conf_size(sg_plugin_conf_t *conf, const char *key, uint64_t *out)
+{
+    return sg_yaml_size(conf->y, conf->map, key, out);
+}
+
+static void conf_error(sg_plugin_conf_t *conf, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    yaml_node_t *node = key != NULL ? sg_yaml_get(conf->y, conf->map, key) : NULL;
+    if (node == NULL)
+        node = conf->map != NULL ? conf->map : conf->owner;
+    if (key != NULL)
+        sg_yaml_error(conf->y, node, "%s: %s", key, msg);
+    else
+        sg_yaml_error(conf->y, node, "%s", msg);
+}
+
+/* ---- request ---- */
+
+#define R(req) ((sg_request_t *)(req))
+
+static sg_plugin_str_t str_of(h2o_iovec_t v)
+{
+    return (sg_plugin_str_t){v.base != NULL ? v.base : "", v.len};
+}
+
+static sg_plugin_str_t req_method(sg_plugin_req_t *req)
+{
+    return str_of(R(req)->req->method);
+}
+
+static sg_plugin_str_t req_path(sg_plugin_req_t *req)
+{
+    return str_of(R(req)->req->path);
+}
+
+static int req_header(sg_plugin_req_t *req, const char *name, size_t name_len, sg_plugin_str_t *value)
+{
+    h2o_req_t *hreq = R(req)->req;
+    for (size_t i = 0; i != hreq->headers.size; ++i) {
+        h2o_header_t *h = hreq->headers.entries + i;
+        if (h2o_lcstris(h->name->base, h->name->len, name, name_len)) {
+            *value = str_of(h->value);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void put_header(h2o_mem_pool_t *pool, void *_vec, const char *name, size_t name_len, const char *value, size_t value_len,
+                       int replace)
+{
+    H2O_VECTOR(h2o_header_t) *vec = _vec;
+    h2o_header_t *h = NULL;
+    if (replace) {
+        for (size_t i = 0; i != vec->size; ++i)
+            if (h2o_lcstris(vec->entries[i].name->base, vec->entries[i].name->len, name, name_len))
+                h = vec->entries + i;
+    }
+    if (h == NULL) {
+        h2o_vector_reserve(pool, vec, vec->size + 1);
+        h = vec->entries + vec->size++;
+        h->name = h2o_mem_alloc_pool(pool, sizeof(h2o_iovec_t));
+        *h->name = h2o_strdup(pool, name, name_len);
+        h2o_strtolower(h->name->base, h->name->len);
+        h->orig_name = NULL;
+    }
+    h->value = h2o_strdup(pool, value, value_len);
+}
+
+static void req_set_upstream_header(sg_plugin_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    put_header(&R(req)->req->pool, &R(req)->upstream_headers, name, name_len, value, value_len, 1);
+}
+
+static void res_add_header(sg_plugin_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    put_header(&R(req)->req->pool, &R(req)->response_headers, name, name_len, value, value_len, 0);
+}
+
+static void req_set_request_id(sg_plugin_req_t *req, const char *id, size_t len)
+{
+    R(req)->request_id = h2o_strdup(&R(req)->req->pool, id, len);
+}
+
+static void respond_error(sg_plugin_req_t *req, int status, const char *code, const char *message)
+{
+    sg_request_error(R(req), status, code, message);
+}
+
+static void *req_alloc(sg_plugin_req_t *req, size_t size)
+{
+    void *p = h2o_mem_alloc_pool(&R(req)->req->pool, size);
+    memset(p, 0, size);
+    return p;
+}
+
+static void on_dispose(sg_plugin_req_t *req, sg_plugin_dispose_cb cb, void *data)
+{
+    sg_dispose_entry_t *e = h2o_mem_alloc_pool(&R(req)->req->pool, sizeof(*e));
+    e->cb = cb;
+    e->data = data;
+    e->next = R(req)->disposers;
+    R(req)->disposers = e;
+}
+
+static void resume(sg_plugin_req_t *req, sg_plugin_status_t status)
+{
+    sg_request_t *r = R(req);
+    if (r->disposed)
+        return;
+    if (r->in_on_request) {
+        /* resumed before on_request returned SUSPENDED: the pipeline loop takes it from here */
+        r->resume_pending = 1;
+        r->resume_status = status;
+        return;
+    }
+    if (!r->suspended)
+        return;
+    r->suspended = 0;
+    if (status == SG_PLUGIN_RESPONDED)
+        return;
+    ++r->next_plugin;
+    sg_pipeline_run(r);
+}
+
+struct st_sg_plugin_timer_t {
+    h2o_timeout_entry_t entry;
+    sg_plugin_timer_cb cb;
+    void *data;
+};
+
+static void on_plugin_timer(h2o_timeout_entry_t *entry)
+{
+    sg_plugin_timer_t *t = H2O_STRUCT_FROM_MEMBER(sg_plugin_timer_t, entry, entry);
+    t->cb(t->data);
+}
+
+static void timer_cancel(sg_plugin_timer_t *t)
+{
+    if (h2o_timeout_is_linked(&t->entry))
+        h2o_timeout_unlink(&t->entry);
+}
+
+static void timer_dispose(void *data)
+{
+    timer_cancel(data);
+}
+
+static sg_plugin_timer_t *timer_start(sg_plugin_req_t *req, uint64_t delay_ms, sg_plugin_timer_cb cb, void *data)
+{
+    sg_plugin_timer_t *t = req_alloc(req, sizeof(*t));
+    t->entry.cb = on_plugin_timer;
+    t->cb = cb;
+    t->data = data;
+    sg_loop_set_timer(&R(req)->thread->loop, &t->entry, delay_ms);
+    on_dispose(req, timer_dispose, t);
+    return t;
+}
+
+static const sg_plugin_req_info_t *req_info(sg_plugin_req_t *req)
+{
+    return &R(req)->info;
+}
+
+static void plugin_log(sg_plugin_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sg_vlog((sg_log_level_t)level, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t now_ms(sg_plugin_req_t *req)
+{
+    return h2o_now(R(req)->thread->loop.loop);
+}
+
+static int random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n != 0) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+const sg_plugin_api_t sg_plugin_api = {
+    .abi_version = SG_PLUGIN_ABI_VERSION,
+    .conf_string = conf_string,
+    .conf_int = conf_int,
+    .conf_bool = conf_bool,
+    .conf_duration_ms = conf_duration_ms,
+    .conf_size = conf_size,
+    .conf_error = conf_error,
+    .req_method = req_method,
+    .req_path = req_path,
+    .req_header = req_header,
+    .req_set_upstream_header = req_set_upstream_header,
+    .res_add_header = res_add_header,
+    .req_set_request_id = req_set_request_id,
+    .respond_error = respond_error,
+    .req_alloc = req_alloc,
+    .on_dispose = on_dispose,
+    .resume = resume,
+    .timer_start = timer_start,
+    .timer_cancel = timer_cancel,
+    .req_info = req_info,
+    .log = plugin_log,
+    .now_ms = now_ms,
+    .random_bytes = random_bytes,
+};

@@ -1,0 +1,339 @@
+#include <stdlib.h>
+#include <string.h>
+#include <h2o.h>
+#include <h2o/http1.h>
+#include <h2o/tunnel.h>
+#include "headers.h"
+#include "httpclient.h"
+#include "log.h"
+#include "pipeline.h"
+#include "proxy.h"
+#include "server.h"
+
+typedef struct st_proxy_t {
+    h2o_generator_t super;
+    sg_request_t *r;
+    sg_httpclient_t *client;
+    h2o_doublebuffer_t sending;
+    h2o_buffer_t *tail; /* body bytes left when the upstream finished */
+    const char *upstream_err;
+    sg_backend_t *backend;
+    const sg_health_conf_t *health;
+    unsigned eos : 1;
+    unsigned send_in_flight : 1;
+    unsigned stopped : 1;
+    unsigned is_websocket : 1;
+} proxy_t;
+
+typedef struct st_ws_upgrade_t {
+    h2o_context_t *ctx;
+    h2o_socket_t *upstream;
+    h2o_timeout_t *timeout;
+} ws_upgrade_t;
+
+static void do_send(proxy_t *self);
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+static void record_upstream_time(proxy_t *self)
+{
+    sg_request_t *r = self->r;
+    if (r->upstream_started_ms != 0 && r->upstream_us == 0)
+        r->upstream_us = (h2o_now(r->thread->loop.loop) - r->upstream_started_ms) * 1000 + 1;
+}
+
+static void finish_backend(proxy_t *self)
+{
+    if (self->backend != NULL) {
+        __atomic_sub_fetch(&self->backend->in_flight, 1, __ATOMIC_RELAXED);
+        self->backend = NULL;
+    }
+}
+
+static void on_request_dispose(void *data)
+{
+    proxy_t *self = data;
+    if (self->client != NULL) {
+        sg_httpclient_cancel(self->client);
+        self->client = NULL;
+    }
+    finish_backend(self);
+    h2o_doublebuffer_dispose(&self->sending);
+    h2o_buffer_dispose(&self->tail);
+}
+
+static void on_generator_proceed(h2o_generator_t *generator, h2o_req_t *req)
+{
+    (void)req;
+    proxy_t *self = (void *)generator;
+    self->send_in_flight = 0;
+    if (self->sending.bytes_inflight != 0)
+        h2o_doublebuffer_consume(&self->sending);
+    do_send(self);
+}
+
+static void on_generator_stop(h2o_generator_t *generator, h2o_req_t *req)
+{
+    (void)req;
+    proxy_t *self = (void *)generator;
+    self->stopped = 1;
+    if (self->client != NULL) {
+        sg_httpclient_cancel(self->client);
+        self->client = NULL;
+    }
+}
+
+static void do_send(proxy_t *self)
+{
+    if (self->send_in_flight || self->stopped)
+        return;
+    h2o_buffer_t **src = self->client != NULL ? &self->client->body : &self->tail;
+    h2o_iovec_t vec = h2o_doublebuffer_prepare(&self->sending, src, SIZE_MAX);
+    if (self->client != NULL)
+        sg_httpclient_resume_reading(self->client);
+    h2o_send_state_t state = H2O_SEND_STATE_IN_PROGRESS;
+    if (self->eos && (*src)->size == 0)
+        state = self->upstream_err != NULL ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
+    if (vec.len == 0 && state == H2O_SEND_STATE_IN_PROGRESS)
+        return;
+    self->send_in_flight = h2o_send_state_is_in_progress(state);
+    h2o_send(self->r->req, &vec, vec.len != 0 ? 1 : 0, state);
+}
+
+static void on_body(sg_httpclient_t *c, const char *err, int is_end)
+{
+    proxy_t *self = c->data;
+    if (err != NULL || is_end) {
+        record_upstream_time(self);
+        /* the client frees itself after this call: keep what it still holds */
+        h2o_buffer_t *t = self->tail;
+        self->tail = c->body;
+        c->body = t;
+        self->client = NULL;
+        self->eos = 1;
+        if (err != NULL) {
+            self->upstream_err = err;
+            h2o_req_log_error(self->r->req, "proxy", "%s", err);
+            if (self->backend != NULL)
+                sg_backend_report(self->backend, self->health, 0, 0, err);
+        }
+        finish_backend(self);
+    }
+    do_send(self);
+}
+
+static void on_ws_upgrade_complete(void *data, h2o_socket_t *sock, size_t reqsize)
+{
+    ws_upgrade_t *info = data;
+    if (sock != NULL) {
+        h2o_buffer_consume(&sock->input, reqsize);
+        __atomic_add_fetch(&sg_metrics_websockets_active, 1, __ATOMIC_RELAXED);
+        h2o_tunnel_establish(info->ctx, sock, info->upstream, info->timeout);
+    } else {
+        h2o_socket_close(info->upstream);
+    }
+    free(info);
+}
+
+static void copy_response_headers(h2o_req_t *req, h2o_header_t *headers, size_t n, int keep_upgrade)
+{
+    h2o_iovec_t connection = sg_headers_connection(&req->pool, headers, n);
+    for (size_t i = 0; i != n; ++i) {
+        h2o_iovec_t name = *headers[i].name;
+        if (sg_headers_is_hop_by_hop(name, connection) || h2o_memis(name.base, name.len, H2O_STRLIT("content-length")) ||
+            h2o_memis(name.base, name.len, H2O_STRLIT("date")) || h2o_memis(name.base, name.len, H2O_STRLIT("server")))
+            continue;
+        h2o_iovec_t value = h2o_strdup(&req->pool, headers[i].value.base, headers[i].value.len);
+        if (h2o_iovec_is_token(headers[i].name)) {
+            h2o_add_header(&req->pool, &req->res.headers, (const h2o_token_t *)headers[i].name, NULL, value.base, value.len);
+        } else {
+            h2o_iovec_t nm = h2o_strdup(&req->pool, name.base, name.len);
+            h2o_add_header_by_str(&req->pool, &req->res.headers, nm.base, nm.len, 0, NULL, value.base, value.len);
+        }
+    }
+    if (keep_upgrade)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));
+}
+
+static void send_upstream_error(proxy_t *self, const char *err)
+{
+    sg_request_t *r = self->r;
+    sg_metrics_t *m = &r->thread->metrics;
+    h2o_req_log_error(r->req, "proxy", "%s", err);
+    if (err == sg_pool_err_busy) {
+        SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_BUSY], 1);
+        sg_request_error(r, 503, "GATEWAY::UPSTREAM_BUSY", "all connections to the upstream are in use; retry later");
+        return;
+    }
+    if (self->backend != NULL)
+        sg_backend_report(self->backend, self->health, 0, 0, err);
+    if (sg_httpclient_err_is_timeout(err)) {
+        SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_TIMEOUT], 1);
+        sg_request_error(r, 504, "GATEWAY::UPSTREAM_TIMEOUT", err);
+    } else if (err == sg_httpclient_err_closed || err == sg_httpclient_err_protocol) {
+        SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_PROTOCOL], 1);
+        sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", err);
+    } else {
+        SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_CONNECT], 1);
+        sg_request_error(r, 502, "GATEWAY::UPSTREAM_CONNECT_FAILED", "cannot connect to the upstream");
+    }
+}
+
+static int on_head(sg_httpclient_t *c, const char *err, int status, h2o_header_t *headers, size_t num_headers)
+{
+    proxy_t *self = c->data;
+    sg_request_t *r = self->r;
+    h2o_req_t *req = r->req;
+
+    if (err != NULL) {
+        record_upstream_time(self);
+        self->client = NULL;
+        send_upstream_error(self, err);
+        finish_backend(self);
+        return -1;
+    }
+    if (self->backend != NULL) {
+        if (status >= 500)
+            sg_backend_report(self->backend, self->health, 0, 0, "upstream answered 5xx");
+        else
+            sg_backend_report(self->backend, self->health, 1, 0, NULL);
+    }
+    r->proxied = 1;
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+
+    if (status == 101) {
+        record_upstream_time(self);
+        if (!self->is_websocket) {
+            self->client = NULL;
+            sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "upstream switched protocols unexpectedly");
+            return -1;
+        }
+        ws_upgrade_t *info = malloc(sizeof(*info));
+        info->ctx = req->conn->ctx;
+        info->upstream = sg_httpclient_steal_socket(c);
+        info->timeout = sg_loop_timeout(&r->thread->loop, r->config->limits.websocket_idle_timeout_ms);
+        self->client = NULL;
+        finish_backend(self);
+        copy_response_headers(req, headers, num_headers, 1);
+        sg_pipeline_response_headers(r);
+        h2o_http1_upgrade(req, NULL, 0, on_ws_upgrade_complete, info);
+        return 0;
+    }
+    copy_response_headers(req, headers, num_headers, 0);
+    req->res.content_length = c->content_length;
+    h2o_start_response(req, &self->super);
+    return 0;
+}
+
+static const sg_httpclient_cb_t client_callbacks = {on_head, on_body};
+
+static int is_idempotent(h2o_iovec_t method)
+{
+    static const char *const m[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"};
+    for (size_t i = 0; i != sizeof(m) / sizeof(m[0]); ++i)
+        if (h2o_memis(method.base, method.len, m[i], strlen(m[i])))
+            return 1;
+    return 0;
+}
+
+static h2o_iovec_t client_address(h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char *buf = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
+    size_t l = len != 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, buf) : SIZE_MAX;
+    return l != SIZE_MAX ? h2o_iovec_init(buf, l) : h2o_iovec_init(H2O_STRLIT("unknown"));
+}
+
+void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
+{
+    h2o_req_t *req = r->req;
+    sg_limits_conf_t *limits = &r->config->limits;
+    proxy_t *self = h2o_mem_alloc_pool(&req->pool, sizeof(*self));
+    memset(self, 0, sizeof(*self));
+    self->super.proceed = on_generator_proceed;
+    self->super.stop = on_generator_stop;
+    self->r = r;
+    self->backend = t->backend;
+    self->health = t->health;
+    h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);
+    h2o_buffer_init(&self->tail, &h2o_socket_buffer_prototype);
+    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, on_request_dispose, self);
+    self->is_websocket = req->version < 0x200 && req->upgrade.base != NULL &&
+                         h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket")) &&
+                         h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
+    if (self->backend != NULL) {
+        __atomic_add_fetch(&self->backend->in_flight, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&self->backend->requests, 1, __ATOMIC_RELAXED);
+    }
+
+    /* the gateway's own headers (backend key, plugin ones) win over the client's */
+    h2o_header_t *extra = h2o_mem_alloc_pool(&req->pool, sizeof(*extra) * (t->num_extra + r->upstream_headers.size + 1));
+    size_t num_extra = 0;
+    for (size_t i = 0; i != r->upstream_headers.size; ++i)
+        extra[num_extra++] = r->upstream_headers.entries[i];
+    for (size_t i = 0; i != t->num_extra; ++i)
+        extra[num_extra++] = t->extra[i];
+
+    int has_body = req->entity.base != NULL;
+    int body_method = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
+                      h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT")) ||
+                      h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PATCH"));
+    sg_upstream_head_t head = {
+        .method = req->method,
+        .path_prefix = t->path_prefix,
+        .path = t->path,
+        .host = t->authority,
+        .client_addr = client_address(req),
+        .client_proto = req->scheme == &H2O_URL_SCHEME_HTTPS ? h2o_iovec_init(H2O_STRLIT("https")) : h2o_iovec_init(H2O_STRLIT("http")),
+        .client_host = req->input.authority,
+        .request_id = r->request_id,
+        .content_length = has_body ? req->entity.len : body_method ? 0 : SIZE_MAX,
+        .is_websocket = self->is_websocket,
+        .extra = extra,
+        .num_extra = num_extra,
+        .strip = t->strip,
+        .num_strip = t->num_strip,
+    };
+    sg_httpclient_req_t creq = {
+        .loop = &r->thread->loop,
+        .pool = sg_pool_get(&r->thread->loop, t->upstream, limits->upstream_keepalive_timeout_ms),
+        .head = sg_headers_build_request(&req->pool, &head, req->headers.entries, req->headers.size),
+        .body = has_body ? req->entity : h2o_iovec_init(NULL, 0),
+        .is_head_method = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")),
+        .is_upgrade = self->is_websocket,
+        .can_retry = is_idempotent(req->method),
+        .connect_timeout_ms = limits->upstream_connect_timeout_ms,
+        .io_timeout_ms = limits->upstream_io_timeout_ms,
+        .max_buffer = limits->upstream_buffer,
+    };
+    r->upstream_started_ms = h2o_now(r->thread->loop.loop);
+    self->client = sg_httpclient_start(&creq, &client_callbacks, self);
+}

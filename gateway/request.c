@@ -1,0 +1,88 @@
+#include <string.h>
+#include <sys/time.h>
+#include <jansson.h>
+#include "pipeline.h"
+#include "request.h"
+#include "server.h"
+
+static void on_setup_ostream(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    sg_request_t *r = (sg_request_t *)self;
+    /* the response-headers phase: every response of the request passes here once */
+    sg_pipeline_response_headers(r);
+    h2o_setup_next_prefilter(self, req, slot);
+}
+
+static void on_pool_dispose(void *p)
+{
+    sg_request_t *r = *(sg_request_t **)p;
+    sg_pipeline_dispose(r);
+    r->thread->inflight--;
+    sg_config_release(r->config);
+}
+
+sg_request_t *sg_request_of(h2o_req_t *req)
+{
+    for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
+        if (p->on_setup_ostream == on_setup_ostream)
+            return (sg_request_t *)p;
+    return NULL;
+}
+
+sg_request_t *sg_request_create(sg_thread_t *thread, h2o_req_t *req, int is_admin_listener)
+{
+    sg_request_t *r = (sg_request_t *)h2o_add_prefilter(req, sizeof(*r));
+    h2o_req_prefilter_t saved = r->prefilter;
+    memset(r, 0, sizeof(*r));
+    r->prefilter = saved;
+    r->prefilter.on_setup_ostream = on_setup_ostream;
+    r->req = req;
+    r->thread = thread;
+    sg_thread_refresh_config(thread);
+    r->config = thread->config;
+    sg_config_retain(r->config);
+    thread->inflight++;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    r->started_at_us = (uint64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+
+    sg_request_t **token = h2o_mem_alloc_shared(&req->pool, sizeof(*token), on_pool_dispose);
+    *token = r;
+
+    sg_router_classify(req->path.base, req->path.len, is_admin_listener, &r->route);
+    r->chain = &r->config->routes[r->route.cls];
+    if (r->chain->ctx_size != 0) {
+        r->plugin_ctx = h2o_mem_alloc_pool(&req->pool, r->chain->ctx_size);
+        memset(r->plugin_ctx, 0, r->chain->ctx_size);
+    }
+    return r;
+}
+
+void sg_request_json(sg_request_t *r, int status, const char *json, size_t len)
+{
+    h2o_req_t *req = r->req;
+    req->res.status = status;
+    req->res.reason = status == 200 ? "OK" : "Error";
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_iovec_t body = h2o_strdup(&req->pool, json, len);
+    h2o_send_inline(req, body.base, body.len);
+}
+
+void sg_request_error(sg_request_t *r, int status, const char *code, const char *message)
+{
+    r->error_code = code;
+    json_t *obj = json_pack("{s:s, s:s}", "code", code, "message", message);
+    char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (text == NULL) {
+        static const char fallback[] = "{\"code\":\"GATEWAY::INTERNAL_ERROR\",\"message\":\"cannot encode error\"}";
+        sg_request_json(r, 500, fallback, sizeof(fallback) - 1);
+    } else {
+        if (status == 503 || status == 429)
+            h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+        sg_request_json(r, status, text, strlen(text));
+    }
+    free(text);
+    json_decref(obj);
+}

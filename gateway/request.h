@@ -1,0 +1,63 @@
+/*
+ * Per-request state. Lives in the request's memory pool (allocated as an h2o
+ * prefilter so it can be found from the h2o_req_t); everything it references is
+ * released by the pool's dispose hook: config reference, plugin dispose callbacks,
+ * plugin timers. Nothing of it outlives the request.
+ */
+#ifndef SG_REQUEST_H
+#define SG_REQUEST_H
+
+#include <h2o.h>
+#include "config.h"
+#include "router.h"
+#include "../lua-free-plugins/plugin.h"
+
+struct st_sg_thread_t;
+
+typedef struct st_sg_dispose_entry_t {
+    struct st_sg_dispose_entry_t *next;
+    sg_plugin_dispose_cb cb;
+    void *data;
+} sg_dispose_entry_t;
+
+typedef struct st_sg_request_t {
+    h2o_req_prefilter_t prefilter; /* must stay first */
+    h2o_req_t *req;
+    struct st_sg_thread_t *thread;
+    sg_config_t *config; /* retained until dispose */
+    sg_route_t route;
+    sg_route_conf_t *chain;
+    size_t next_plugin;
+    char *plugin_ctx;
+    h2o_iovec_t request_id;
+    H2O_VECTOR(h2o_header_t) upstream_headers; /* set by plugins, sent upstream */
+    H2O_VECTOR(h2o_header_t) response_headers; /* added by plugins to the response */
+    const char *error_code;                    /* code of a gateway-made error */
+    h2o_iovec_t backend, tenant, sandbox_id;
+    uint64_t started_at_us;
+    uint64_t upstream_started_ms;
+    uint64_t upstream_us;
+    sg_dispose_entry_t *disposers;
+    sg_plugin_req_info_t info;
+    unsigned suspended : 1;
+    unsigned in_on_request : 1;
+    unsigned resume_pending : 1;
+    unsigned proxied : 1; /* the response comes from an upstream */
+    unsigned disposed : 1;
+    sg_plugin_status_t resume_status;
+} sg_request_t;
+
+/* Creates the state of a new request (never fails; memory from req->pool). */
+sg_request_t *sg_request_create(struct st_sg_thread_t *thread, h2o_req_t *req, int is_admin_listener);
+/* Finds the state of req, or NULL if the request never reached the gateway's handler. */
+sg_request_t *sg_request_of(h2o_req_t *req);
+
+/*
+ * Sends a gateway error {"code","message"} with the given status. message is copied.
+ * Must be called at most once per request, before any other response.
+ */
+void sg_request_error(sg_request_t *r, int status, const char *code, const char *message);
+/* Sends a JSON body (copied) with the given status. */
+void sg_request_json(sg_request_t *r, int status, const char *json, size_t len);
+
+#endif

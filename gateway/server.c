@@ -1,0 +1,299 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "backend.h"
+#include "handler.h"
+#include "health.h"
+#include "log.h"
+#include "server.h"
+
+sg_server_t sg_server;
+
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static sg_config_t *current_config;
+
+typedef struct st_ctl_message_t {
+    h2o_multithread_message_t super;
+    int shutdown;
+} ctl_message_t;
+
+sg_config_t *sg_server_current_config(void)
+{
+    pthread_mutex_lock(&config_lock);
+    sg_config_t *c = current_config;
+    sg_config_retain(c);
+    pthread_mutex_unlock(&config_lock);
+    return c;
+}
+
+void sg_server_publish_config(sg_config_t *conf)
+{
+    pthread_mutex_lock(&config_lock);
+    sg_config_t *old = current_config;
+    __atomic_store_n(&current_config, conf, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&config_lock);
+    if (old != NULL)
+        sg_config_release(old);
+}
+
+sg_thread_t *sg_thread_of(h2o_context_t *ctx)
+{
+    return H2O_STRUCT_FROM_MEMBER(sg_thread_t, ctx, ctx);
+}
+
+uint64_t sg_thread_random(sg_thread_t *t)
+{
+    /* xorshift64*: placement randomness, not security */
+    t->rng ^= t->rng >> 12;
+    t->rng ^= t->rng << 25;
+    t->rng ^= t->rng >> 27;
+    return t->rng * 0x2545F4914F6CDD1Dull;
+}
+
+void sg_thread_refresh_config(sg_thread_t *t)
+{
+    if (__atomic_load_n(&current_config, __ATOMIC_ACQUIRE) == t->config)
+        return;
+    sg_config_t *old = t->config;
+    t->config = sg_server_current_config();
+    /* TLS certificates follow reloads: new handshakes use the new contexts */
+    for (size_t i = 0; i != t->num_listeners; ++i) {
+        sg_listener_conf_t *lc = t->config->listeners + t->listeners[i].conf_index;
+        if (t->listeners[i].conf_index < t->config->num_listeners && lc->ssl_ctx != NULL)
+            t->listeners[i].accept_ctx.ssl_ctx = lc->ssl_ctx;
+    }
+    sg_config_release(old);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    sg_thread_listener_t *tl = listener->data;
+    sg_thread_t *t = sg_thread_of(tl->accept_ctx.ctx);
+    if (err != NULL)
+        return;
+    sg_thread_refresh_config(t);
+    for (int i = 0; i != 32; ++i) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        h2o_accept(&tl->accept_ctx, sock);
+    }
+}
+
+static void close_listeners(sg_thread_t *t)
+{
+    for (size_t i = 0; i != t->num_listeners; ++i) {
+        if (t->listeners[i].sock != NULL) {
+            h2o_socket_read_stop(t->listeners[i].sock);
+            h2o_socket_close(t->listeners[i].sock);
+            t->listeners[i].sock = NULL;
+        }
+    }
+}
+
+static void on_ctl(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    sg_thread_t *t = H2O_STRUCT_FROM_MEMBER(sg_thread_t, ctl, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        ctl_message_t *m = H2O_STRUCT_FROM_MEMBER(ctl_message_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        if (m->shutdown && !t->shutting_down) {
+            t->shutting_down = 1;
+            close_listeners(t);
+            h2o_context_request_shutdown(&t->ctx);
+        }
+        free(m);
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    sg_thread_t *t = arg;
+    h2o_evloop_t *loop = h2o_evloop_create();
+    h2o_context_init(&t->ctx, loop, &sg_server.globalconf);
+    sg_loop_init(&t->loop, loop, t->index);
+    t->config = sg_server_current_config();
+    t->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(uintptr_t)t << 1) ^ (uint64_t)t->index;
+    h2o_multithread_register_receiver(t->ctx.queue, &t->ctl, on_ctl);
+
+    t->num_listeners = sg_server.num_listen;
+    t->listeners = calloc(t->num_listeners, sizeof(*t->listeners));
+    for (size_t i = 0; i != t->num_listeners; ++i) {
+        sg_thread_listener_t *tl = t->listeners + i;
+        sg_listener_conf_t *lc = t->config->listeners + i;
+        tl->conf_index = i;
+        tl->accept_ctx.ctx = &t->ctx;
+        tl->accept_ctx.hosts = lc->is_admin ? &sg_server.admin_host : &sg_server.public_host;
+        tl->accept_ctx.ssl_ctx = lc->ssl_ctx;
+        tl->sock = h2o_evloop_socket_create(loop, sg_server.listen_fds[i][t->index], H2O_SOCKET_FLAG_DONT_READ);
+        tl->sock->data = tl;
+        h2o_socket_read_start(tl->sock, on_accept);
+    }
+
+    uint64_t drain_deadline = 0;
+    for (;;) {
+        h2o_evloop_run(loop, t->shutting_down ? 20 : INT32_MAX);
+        if (t->shutting_down) {
+            if (drain_deadline == 0)
+                drain_deadline = h2o_now(loop) + t->config->limits.graceful_shutdown_timeout_ms;
+            if (t->inflight == 0 || h2o_now(loop) >= drain_deadline) {
+                if (t->inflight != 0)
+                    sg_log(SG_LOG_WARN, "thread %zu: %zu request(s) still in flight at the shutdown deadline", t->index,
+                           t->inflight);
+                break;
+            }
+        }
+    }
+    /* let the final writes of drained responses reach the clients */
+    for (int i = 0; i != 5; ++i)
+        h2o_evloop_run(loop, 10);
+    h2o_multithread_unregister_receiver(t->ctx.queue, &t->ctl);
+    close_listeners(t);
+    free(t->listeners);
+    sg_loop_dispose(&t->loop);
+    sg_config_release(t->config);
+    t->config = NULL;
+    return NULL;
+}
+
+static int bind_listener(sg_listener_conf_t *lc)
+{
+    int fd = socket(lc->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), on = 1;
+    if (fd < 0)
+        goto Error;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    /* one socket per thread on the same address: the kernel spreads connections */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (bind(fd, (struct sockaddr *)&lc->addr, lc->addrlen) != 0 || listen(fd, 1024) != 0)
+        goto Error;
+    return fd;
+Error:
+    sg_log(SG_LOG_ERROR, "cannot listen on %s: %s", lc->address, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static void setup_globalconf(sg_config_t *conf)
+{
+    h2o_config_init(&sg_server.globalconf);
+    sg_server.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("sandgate"));
+    sg_server.globalconf.max_request_entity_size = conf->limits.max_request_body;
+    sg_server.globalconf.http1.req_timeout = conf->limits.client_idle_timeout_ms;
+    sg_server.globalconf.http2.idle_timeout = conf->limits.client_idle_timeout_ms;
+    sg_server.globalconf.http2.graceful_shutdown_timeout = conf->limits.graceful_shutdown_timeout_ms;
+    sg_server.public_host = h2o_config_register_host(&sg_server.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    sg_handler_register(sg_server.public_host, 0);
+    sg_server.admin_host = h2o_config_register_host(&sg_server.globalconf, h2o_iovec_init(H2O_STRLIT("admin")), 65535);
+    sg_handler_register(sg_server.admin_host, 1);
+}
+
+/* the settings h2o reads once at start; changing them needs a restart */
+static void warn_restart_only(sg_config_t *old, sg_config_t *new)
+{
+    int listeners_changed = old->num_listeners != new->num_listeners;
+    for (size_t i = 0; !listeners_changed && i != old->num_listeners; ++i)
+        listeners_changed = strcmp(old->listeners[i].address, new->listeners[i].address) != 0 ||
+                            (old->listeners[i].ssl_ctx == NULL) != (new->listeners[i].ssl_ctx == NULL);
+    if (listeners_changed)
+        sg_log(SG_LOG_WARN, "reload: listener addresses changed; they take effect on restart");
+    if (old->workers != new->workers)
+        sg_log(SG_LOG_WARN, "reload: workers changed; takes effect on restart");
+    if (old->limits.max_request_body != new->limits.max_request_body ||
+        old->limits.client_idle_timeout_ms != new->limits.client_idle_timeout_ms)
+        sg_log(SG_LOG_WARN, "reload: max_request_body and client_idle_timeout take effect on restart");
+}
+
+static void reload(const char *file)
+{
+    char *errors = NULL;
+    sg_config_t *conf = sg_config_load(file, &errors);
+    if (conf == NULL) {
+        sg_log(SG_LOG_ERROR, "reload of %s failed; keeping the running configuration:\n%s", file, errors != NULL ? errors : "");
+        free(errors);
+        return;
+    }
+    sg_config_t *old = sg_server_current_config();
+    warn_restart_only(old, conf);
+    sg_config_release(old);
+    sg_log_set_level(conf->log_level);
+    sg_server_publish_config(conf);
+    sg_log(SG_LOG_INFO, "configuration reloaded from %s", file);
+}
+
+int sg_server_run(sg_config_t *conf)
+{
+    int ret = 1;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    /* threads inherit the mask: only the main thread receives these signals, via sigwait */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sg_log_set_level(conf->log_level);
+    sg_server.num_threads = conf->workers;
+    sg_server.num_listen = conf->num_listeners;
+    sg_server.listen_fds = calloc(conf->num_listeners, sizeof(*sg_server.listen_fds));
+    for (size_t i = 0; i != conf->num_listeners; ++i) {
+        sg_server.listen_fds[i] = malloc(sizeof(int) * conf->workers);
+        for (size_t j = 0; j != conf->workers; ++j)
+            if ((sg_server.listen_fds[i][j] = bind_listener(conf->listeners + i)) < 0)
+                return 1;
+    }
+    setup_globalconf(conf);
+    sg_server_publish_config(conf);
+    sg_health_start();
+
+    sg_server.threads = calloc(conf->workers, sizeof(*sg_server.threads));
+    for (size_t i = 0; i != conf->workers; ++i) {
+        sg_server.threads[i].index = i;
+        pthread_create(&sg_server.threads[i].tid, NULL, thread_main, sg_server.threads + i);
+    }
+    for (size_t i = 0; i != conf->num_listeners; ++i)
+        sg_log(SG_LOG_INFO, "listening on %s (%s%s)", conf->listeners[i].address, conf->listeners[i].is_admin ? "admin, " : "",
+               conf->listeners[i].ssl_ctx != NULL ? "https" : "http");
+    sg_log(SG_LOG_INFO, "sandgate started: %zu worker thread(s), %zu backend(s)", (size_t)conf->workers, conf->num_backends);
+
+    for (;;) {
+        int sig;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            sg_config_t *c = sg_server_current_config();
+            char *file = strdup(c->file);
+            sg_config_release(c);
+            reload(file);
+            free(file);
+            continue;
+        }
+        sg_log(SG_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    for (size_t i = 0; i != sg_server.num_threads; ++i) {
+        ctl_message_t *m = calloc(1, sizeof(*m));
+        m->shutdown = 1;
+        h2o_multithread_send_message(&sg_server.threads[i].ctl, &m->super);
+    }
+    for (size_t i = 0; i != sg_server.num_threads; ++i)
+        pthread_join(sg_server.threads[i].tid, NULL);
+    sg_health_stop();
+    sg_log(SG_LOG_INFO, "sandgate stopped");
+    ret = 0;
+    free(sg_server.threads);
+    for (size_t i = 0; i != sg_server.num_listen; ++i)
+        free(sg_server.listen_fds[i]);
+    free(sg_server.listen_fds);
+    h2o_config_dispose(&sg_server.globalconf);
+    sg_server_publish_config(NULL);
+    return ret;
+}
