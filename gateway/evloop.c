@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdlib.h>
 #include "evloop.h"
 #include "upstream_pool.h"
@@ -48,4 +49,25 @@ void sg_loop_set_timer(sg_loop_t *l, h2o_timeout_entry_t *entry, uint64_t ms)
     if (h2o_timeout_is_linked(entry))
         h2o_timeout_unlink(entry);
     h2o_timeout_link(l->loop, sg_loop_timeout(l, ms), entry);
+}
+
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+static size_t num_parked;
+
+void sg_loop_park_thread(void)
+{
+    pthread_mutex_lock(&park_lock);
+    ++num_parked;
+    pthread_cond_broadcast(&park_cond);
+    for (;;)
+        pthread_cond_wait(&park_cond, &park_lock);
+}
+
+void sg_loop_wait_parked(size_t n)
+{
+    pthread_mutex_lock(&park_lock);
+    while (num_parked < n)
+        pthread_cond_wait(&park_cond, &park_lock);
+    pthread_mutex_unlock(&park_lock);
 }

@@ -38,4 +38,14 @@ h2o_timeout_t *sg_loop_timeout(sg_loop_t *l, uint64_t ms);
 /* links entry to fire after ms; unlinks it first if linked */
 void sg_loop_set_timer(sg_loop_t *l, h2o_timeout_entry_t *entry, uint64_t ms);
 
+/*
+ * A finished loop thread does not exit: libh2o keeps per-thread free lists
+ * (memory-pool chunks, socket buffers) in thread-local storage it offers no way
+ * to release, and they would be reported as leaks once the thread is gone. A
+ * parked thread's TLS stays reachable until the process exits. Never returns.
+ */
+void sg_loop_park_thread(void) __attribute__((noreturn));
+/* Waits until n threads in total have parked. */
+void sg_loop_wait_parked(size_t n);
+
 #endif

@@ -103,6 +103,14 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     handler_t *self = (void *)_self;
     sg_thread_t *thread = sg_thread_of(req->conn->ctx);
     sg_request_t *r = sg_request_create(thread, req, self->is_admin);
+    /* h2o 2.2 caps the HTTP/1 head at a compile-time size; this is the configurable bound for both protocols */
+    size_t head_size = req->input.path.len + req->input.authority.len;
+    for (size_t i = 0; i != req->headers.size; ++i)
+        head_size += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    if (head_size > r->config->limits.max_header_size) {
+        sg_request_error(r, 431, "GATEWAY::HEADERS_TOO_LARGE", "request headers exceed limits.max_header_size");
+        return 0;
+    }
     sg_pipeline_run(r);
     return 0;
 }
@@ -126,9 +134,7 @@ static sg_plugin_str_t ps(h2o_iovec_t v)
 static void fill_info(sg_request_t *r)
 {
     h2o_req_t *req = r->req;
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    uint64_t now_us = (uint64_t)now.tv_sec * 1000000 + now.tv_usec;
+    uint64_t now_us = sg_now_us();
     const char *cls = sg_route_class_name(r->route.cls);
     r->info = (sg_plugin_req_info_t){
         .method = ps(req->input.method.base != NULL ? req->input.method : req->method),

@@ -141,11 +141,14 @@ static void *health_main(void *arg)
     free(state);
     sg_loop_dispose(&hloop);
     h2o_evloop_destroy(loop);
-    return NULL;
+    sg_loop_park_thread();
 }
 
-void sg_health_start(void)
+static size_t parked_before;
+
+void sg_health_start(size_t threads_parked_before)
 {
+    parked_before = threads_parked_before;
     stop_requested = 0;
     pthread_create(&health_tid, NULL, health_main, NULL);
 }
@@ -153,5 +156,5 @@ void sg_health_start(void)
 void sg_health_stop(void)
 {
     __atomic_store_n(&stop_requested, 1, __ATOMIC_RELAXED);
-    pthread_join(health_tid, NULL);
+    sg_loop_wait_parked(parked_before + 1);
 }

@@ -4,7 +4,8 @@
 #ifndef SG_HEALTH_H
 #define SG_HEALTH_H
 
-void sg_health_start(void);
+/* threads_parked_before: loop threads that will have parked before sg_health_stop() */
+void sg_health_start(size_t threads_parked_before);
 /* stops the thread and waits for running checks to end */
 void sg_health_stop(void);
 

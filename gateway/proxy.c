@@ -64,8 +64,8 @@ static const char *reason_phrase(int status)
 static void record_upstream_time(proxy_t *self)
 {
     sg_request_t *r = self->r;
-    if (r->upstream_started_ms != 0 && r->upstream_us == 0)
-        r->upstream_us = (h2o_now(r->thread->loop.loop) - r->upstream_started_ms) * 1000 + 1;
+    if (r->upstream_started_us != 0 && r->upstream_us == 0)
+        r->upstream_us = sg_now_us() - r->upstream_started_us + 1;
 }
 
 static void finish_backend(proxy_t *self)
@@ -334,6 +334,6 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
         .io_timeout_ms = limits->upstream_io_timeout_ms,
         .max_buffer = limits->upstream_buffer,
     };
-    r->upstream_started_ms = h2o_now(r->thread->loop.loop);
+    r->upstream_started_us = sg_now_us();
     self->client = sg_httpclient_start(&creq, &client_callbacks, self);
 }

@@ -21,6 +21,13 @@ static void on_pool_dispose(void *p)
     sg_config_release(r->config);
 }
 
+uint64_t sg_now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
 sg_request_t *sg_request_of(h2o_req_t *req)
 {
     for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
@@ -42,9 +49,7 @@ sg_request_t *sg_request_create(sg_thread_t *thread, h2o_req_t *req, int is_admi
     r->config = thread->config;
     sg_config_retain(r->config);
     thread->inflight++;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    r->started_at_us = (uint64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    r->started_at_us = sg_now_us();
 
     sg_request_t **token = h2o_mem_alloc_shared(&req->pool, sizeof(*token), on_pool_dispose);
     *token = r;

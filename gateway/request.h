@@ -35,7 +35,7 @@ typedef struct st_sg_request_t {
     const char *error_code;                    /* code of a gateway-made error */
     h2o_iovec_t backend, tenant, sandbox_id;
     uint64_t started_at_us;
-    uint64_t upstream_started_ms;
+    uint64_t upstream_started_us;
     uint64_t upstream_us;
     sg_dispose_entry_t *disposers;
     sg_plugin_req_info_t info;
@@ -57,6 +57,8 @@ sg_request_t *sg_request_of(h2o_req_t *req);
  * Must be called at most once per request, before any other response.
  */
 void sg_request_error(sg_request_t *r, int status, const char *code, const char *message);
+/* Microseconds since the epoch (wall clock). */
+uint64_t sg_now_us(void);
 /* Sends a JSON body (copied) with the given status. */
 void sg_request_json(sg_request_t *r, int status, const char *json, size_t len);
 

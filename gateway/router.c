@@ -51,14 +51,9 @@ static int parse_port_route(const char *p, const char *end, int allow_port_kind,
     if (p == digits || port == 0 || port > 65535 || (p != end && *p != '/' && *p != '?'))
         return -1;
     out->port = (uint16_t)port;
-    if (p == end || *p == '?') {
-        /* "/sandboxes/x/port/8080" or "...8080?q": the sandbox sees "/" (+ query) */
-        out->rest = p;
-        out->rest_len = end - p;
-    } else {
-        out->rest = p;
-        out->rest_len = end - p;
-    }
+    /* "/sandboxes/x/port/8080" or "...8080?q" leave rest empty or a bare query: the sandbox sees "/" (+ query) */
+    out->rest = p;
+    out->rest_len = end - p;
     if (!sg_router_valid_id(out->sandbox_id, out->sandbox_id_len))
         return -1;
     return 0;

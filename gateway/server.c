@@ -129,7 +129,7 @@ static void *thread_main(void *arg)
         sg_listener_conf_t *lc = t->config->listeners + i;
         tl->conf_index = i;
         tl->accept_ctx.ctx = &t->ctx;
-        tl->accept_ctx.hosts = lc->is_admin ? &sg_server.admin_host : &sg_server.public_host;
+        tl->accept_ctx.hosts = lc->is_admin ? sg_server.admin_hosts : sg_server.public_hosts;
         tl->accept_ctx.ssl_ctx = lc->ssl_ctx;
         tl->sock = h2o_evloop_socket_create(loop, sg_server.listen_fds[i][t->index], H2O_SOCKET_FLAG_DONT_READ);
         tl->sock->data = tl;
@@ -137,28 +137,37 @@ static void *thread_main(void *arg)
     }
 
     uint64_t drain_deadline = 0;
+    int drained = 0;
     for (;;) {
         h2o_evloop_run(loop, t->shutting_down ? 20 : INT32_MAX);
         if (t->shutting_down) {
             if (drain_deadline == 0)
                 drain_deadline = h2o_now(loop) + t->config->limits.graceful_shutdown_timeout_ms;
-            if (t->inflight == 0 || h2o_now(loop) >= drain_deadline) {
-                if (t->inflight != 0)
+            /* drained: no request in flight and h2o closed every connection (HTTP/2 ones after GOAWAY) */
+            drained = t->inflight == 0 && h2o_linklist_is_empty(&t->ctx.http1._conns) &&
+                      h2o_linklist_is_empty(&t->ctx.http2._conns);
+            if (drained || h2o_now(loop) >= drain_deadline) {
+                if (!drained)
                     sg_log(SG_LOG_WARN, "thread %zu: %zu request(s) still in flight at the shutdown deadline", t->index,
                            t->inflight);
                 break;
             }
         }
     }
-    /* let the final writes of drained responses reach the clients */
-    for (int i = 0; i != 5; ++i)
-        h2o_evloop_run(loop, 10);
     h2o_multithread_unregister_receiver(t->ctx.queue, &t->ctl);
     close_listeners(t);
     free(t->listeners);
     sg_loop_dispose(&t->loop);
     sg_config_release(t->config);
     t->config = NULL;
+    if (drained) {
+        /* h2o leaves its HTTP/2 graceful-shutdown timer armed after the last connection closed */
+        if (h2o_timeout_is_linked(&t->ctx.http2._graceful_shutdown_timeout))
+            h2o_timeout_unlink(&t->ctx.http2._graceful_shutdown_timeout);
+        h2o_context_dispose(&t->ctx);
+        h2o_evloop_destroy(loop);
+    }
+    sg_loop_park_thread();
     return NULL;
 }
 
@@ -189,10 +198,10 @@ static void setup_globalconf(sg_config_t *conf)
     sg_server.globalconf.http1.req_timeout = conf->limits.client_idle_timeout_ms;
     sg_server.globalconf.http2.idle_timeout = conf->limits.client_idle_timeout_ms;
     sg_server.globalconf.http2.graceful_shutdown_timeout = conf->limits.graceful_shutdown_timeout_ms;
-    sg_server.public_host = h2o_config_register_host(&sg_server.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    sg_handler_register(sg_server.public_host, 0);
-    sg_server.admin_host = h2o_config_register_host(&sg_server.globalconf, h2o_iovec_init(H2O_STRLIT("admin")), 65535);
-    sg_handler_register(sg_server.admin_host, 1);
+    sg_server.public_hosts[0] = h2o_config_register_host(&sg_server.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    sg_handler_register(sg_server.public_hosts[0], 0);
+    sg_server.admin_hosts[0] = h2o_config_register_host(&sg_server.globalconf, h2o_iovec_init(H2O_STRLIT("admin")), 65535);
+    sg_handler_register(sg_server.admin_hosts[0], 1);
 }
 
 /* the settings h2o reads once at start; changing them needs a restart */
@@ -252,7 +261,7 @@ int sg_server_run(sg_config_t *conf)
     }
     setup_globalconf(conf);
     sg_server_publish_config(conf);
-    sg_health_start();
+    sg_health_start(conf->workers);
 
     sg_server.threads = calloc(conf->workers, sizeof(*sg_server.threads));
     for (size_t i = 0; i != conf->workers; ++i) {
@@ -284,8 +293,7 @@ int sg_server_run(sg_config_t *conf)
         m->shutdown = 1;
         h2o_multithread_send_message(&sg_server.threads[i].ctl, &m->super);
     }
-    for (size_t i = 0; i != sg_server.num_threads; ++i)
-        pthread_join(sg_server.threads[i].tid, NULL);
+    sg_loop_wait_parked(sg_server.num_threads);
     sg_health_stop();
     sg_log(SG_LOG_INFO, "sandgate stopped");
     ret = 0;

@@ -35,8 +35,8 @@ typedef struct st_sg_thread_t {
 
 typedef struct st_sg_server_t {
     h2o_globalconf_t globalconf;
-    h2o_hostconf_t *public_host;
-    h2o_hostconf_t *admin_host;
+    h2o_hostconf_t *public_hosts[2]; /* NULL-terminated, as h2o_accept_ctx_t wants */
+    h2o_hostconf_t *admin_hosts[2];
     sg_thread_t *threads;
     size_t num_threads;
     int **listen_fds; /* [listener][thread] */

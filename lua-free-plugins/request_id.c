@@ -71,9 +71,9 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
     (void)ctx;
     conf_t *conf = p;
     sg_plugin_str_t v;
+    char buf[32];
     if (!(conf->trust_client && api->req_header(req, conf->header, conf->header_len, &v) && well_formed(v))) {
         static const char hex[] = "0123456789abcdef";
-        char buf[32];
         uint64_t a = next_random(api), b = next_random(api);
         for (int i = 0; i != 16; ++i) {
             buf[i] = hex[(a >> (i * 4)) & 15];
@@ -81,10 +81,8 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
         }
         v.base = buf;
         v.len = sizeof(buf);
-        api->req_set_request_id(req, v.base, v.len);
-    } else {
-        api->req_set_request_id(req, v.base, v.len);
     }
+    api->req_set_request_id(req, v.base, v.len);
     api->res_add_header(req, conf->header, conf->header_len, v.base, v.len);
     return SG_PLUGIN_CONTINUE;
 }
