@@ -19,6 +19,8 @@ typedef struct st_sg_backend_t {
     uint64_t consecutive_fail;
     int64_t in_flight;
     int64_t pool_conns;
+    int64_t live_sandboxes;  /* placement: counted on create/delete, reset by reconciliation */
+    int draining;            /* no new sandboxes; existing ones keep being served */
     uint64_t requests;
     uint64_t failures;       /* passive + active failures, total */
     uint64_t checks;         /* active checks done */

@@ -6,6 +6,7 @@
 #include <h2o.h>
 #include "backend.h"
 #include "config.h"
+#include "config_parse.h"
 #include "keyhash.h"
 #include "pipeline.h"
 #include "tls.h"
@@ -326,7 +327,7 @@ static sg_plugin_instance_t *parse_plugin(sg_yaml_t *y, yaml_node_t *node, sg_co
             return NULL;
         }
     } else if ((plugin = sg_plugin_find_builtin(name)) == NULL) {
-        sg_yaml_error(y, node, "unknown plugin '%s' (built-in: request-id, access-log; external plugins need 'path')", name);
+        sg_yaml_error(y, node, "unknown plugin '%s' (built-in: request-id, access-log, key-auth; external plugins need 'path')", name);
         return NULL;
     }
     if (cfg != NULL && !sg_yaml_is_map(cfg)) {
@@ -448,6 +449,9 @@ sg_config_t *sg_config_load(const char *file, char **errors)
     parse_backends(&y, root, conf);
     parse_plugins(&y, root, conf);
     parse_log(&y, root, conf);
+    sg_config_parse_tenants(&y, root, conf);
+    sg_config_parse_store(&y, root, conf);
+    sg_config_parse_lifecycle(&y, root, conf);
     sg_yaml_check_unknown(&y, root, "the top level");
     if (y.num_errors != 0)
         goto Error;
@@ -512,6 +516,15 @@ void sg_config_release(sg_config_t *conf)
     for (int cls = 0; cls != SG_ROUTE_MAX; ++cls)
         free(conf->routes[cls].plugins);
     free(conf->health.path);
+    for (size_t i = 0; i != conf->num_tenants; ++i)
+        sg_tenant_dispose(conf->tenants + i);
+    free(conf->tenants);
+    free(conf->store.host);
+    free(conf->store.unix_path);
+    free(conf->store.password);
+    free(conf->store.prefix);
+    free(conf->lifecycle.tenant_tag);
+    free(conf->lifecycle.public_url);
     free(conf->file);
     free(conf);
 }
@@ -521,5 +534,13 @@ sg_backend_conf_t *sg_config_find_backend(sg_config_t *conf, const char *name)
     for (size_t i = 0; i != conf->num_backends; ++i)
         if (strcmp(conf->backends[i].name, name) == 0)
             return conf->backends + i;
+    return NULL;
+}
+
+const sg_tenant_t *sg_config_find_tenant(sg_config_t *conf, const char *id)
+{
+    for (size_t i = 0; i != conf->num_tenants; ++i)
+        if (strcmp(conf->tenants[i].id, id) == 0)
+            return conf->tenants + i;
     return NULL;
 }

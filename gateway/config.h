@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <openssl/ssl.h>
 #include "router.h"
+#include "store.h"
+#include "tenant.h"
 
 struct st_sg_plugin_t;
 struct st_sg_backend_t;
@@ -107,6 +109,15 @@ typedef struct st_sg_config_t {
     size_t num_instances;
     sg_route_conf_t routes[SG_ROUTE_MAX];
     sg_log_level_t log_level;
+    sg_tenant_t *tenants;
+    size_t num_tenants;
+    sg_store_conf_t store;
+    struct {
+        char *tenant_tag;  /* metadata key naming the owning tenant on each sandbox */
+        char *public_url;  /* base of endpoint URLs given to clients (NULL: from the request's Host) */
+        uint64_t reconcile_interval_ms;
+        uint64_t max_body; /* lifecycle JSON bodies the gateway parses */
+    } lifecycle;
     int refcnt; /* atomic */
 } sg_config_t;
 
@@ -120,5 +131,6 @@ void sg_config_retain(sg_config_t *conf);
 /* drops a reference; frees the config (and plugin configs) on the last one */
 void sg_config_release(sg_config_t *conf);
 sg_backend_conf_t *sg_config_find_backend(sg_config_t *conf, const char *name);
+const sg_tenant_t *sg_config_find_tenant(sg_config_t *conf, const char *id);
 
 #endif

@@ -9,6 +9,7 @@
 #include "admin.h"
 #include "backend.h"
 #include "handler.h"
+#include "lifecycle.h"
 #include "pipeline.h"
 #include "proxy.h"
 #include "server.h"
@@ -18,40 +19,14 @@ typedef struct st_handler_t {
     int is_admin;
 } handler_t;
 
-static const h2o_iovec_t lifecycle_strip[] = {{H2O_STRLIT("open-sandbox-api-key")}, {H2O_STRLIT("authorization")}};
-static const h2o_iovec_t port_strip[] = {{H2O_STRLIT("open-sandbox-api-key")}};
-
-static void proxy_to_backend(sg_request_t *r, h2o_iovec_t path, const h2o_iovec_t *strip, size_t num_strip)
+static void proxy_to_backend(sg_request_t *r, h2o_iovec_t path)
 {
-    sg_config_t *conf = r->config;
-    sg_backend_conf_t *be = sg_backend_pick(conf, sg_thread_random(r->thread));
+    sg_backend_conf_t *be = sg_backend_pick(r->config, sg_thread_random(r->thread));
     if (be == NULL) {
         sg_request_error(r, 503, "GATEWAY::NO_HEALTHY_BACKEND", "no healthy backend is available");
         return;
     }
-    r->backend = h2o_iovec_init(be->name, strlen(be->name));
-    h2o_header_t *key = h2o_mem_alloc_pool(&r->req->pool, sizeof(*key));
-    static h2o_iovec_t key_name = {H2O_STRLIT("open-sandbox-api-key")};
-    *key = (h2o_header_t){&key_name, NULL, h2o_iovec_init(be->api_key, strlen(be->api_key))};
-    sg_upstream_t *u = h2o_mem_alloc_pool(&r->req->pool, sizeof(*u));
-    *u = (sg_upstream_t){.is_tls = be->is_tls,
-                         .host = be->host,
-                         .addr = be->addr,
-                         .addrlen = be->addrlen,
-                         .ssl_ctx = be->ssl_ctx,
-                         .max_connections = be->max_connections,
-                         .backend = be->rt};
-    sg_proxy_target_t t = {.upstream = u,
-                           .authority = h2o_iovec_init(be->authority, strlen(be->authority)),
-                           .path_prefix = h2o_iovec_init(be->path_prefix, strlen(be->path_prefix)),
-                           .path = path,
-                           .extra = be->api_key[0] != '\0' ? key : NULL,
-                           .num_extra = be->api_key[0] != '\0' ? 1 : 0,
-                           .strip = strip,
-                           .num_strip = num_strip,
-                           .backend = be->rt,
-                           .health = &conf->health};
-    sg_proxy_start(r, &t);
+    sg_proxy_to_backend(r, be, path, NULL);
 }
 
 void sg_handler_dispatch(sg_request_t *r)
@@ -68,9 +43,18 @@ void sg_handler_dispatch(sg_request_t *r)
         return;
     }
     case SG_ROUTE_LIFECYCLE:
-        proxy_to_backend(r, req->input.path, lifecycle_strip, sizeof(lifecycle_strip) / sizeof(lifecycle_strip[0]));
+        if (sg_lifecycle_tenancy_enabled(r->config)) {
+            sg_lifecycle_handle(r);
+            return;
+        }
+        /* no tenants: a plain load-balancing proxy in front of the backends */
+        proxy_to_backend(r, req->input.path);
         return;
     case SG_ROUTE_PORT: {
+        if (sg_lifecycle_tenancy_enabled(r->config)) {
+            sg_port_handle(r);
+            return;
+        }
         if (r->route.sandbox_id == NULL || !sg_router_valid_id(r->route.sandbox_id, r->route.sandbox_id_len) ||
             r->route.port == 0) {
             sg_request_error(r, 404, "GATEWAY::ROUTE_NOT_FOUND", "malformed sandbox port path");
@@ -86,7 +70,7 @@ void sg_handler_dispatch(sg_request_t *r)
                                       r->route.rest_len == 0 || r->route.rest[0] == '?' ? h2o_iovec_init(H2O_STRLIT("/"))
                                                                                           : h2o_iovec_init(NULL, 0),
                                       h2o_iovec_init(r->route.rest, r->route.rest_len));
-        proxy_to_backend(r, path, port_strip, sizeof(port_strip) / sizeof(port_strip[0]));
+        proxy_to_backend(r, path);
         return;
     }
     case SG_ROUTE_ADMIN:

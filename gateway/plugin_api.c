@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/time.h>
 #include "log.h"
 #include "pipeline.h"
 #include "server.h"
+#include "store.h"
+#include "tenant.h"
 
 /* ---- configuration ---- */
 
@@ -227,6 +230,98 @@ static int random_bytes(void *buf, size_t n)
     return 0;
 }
 
+/* ---- tenancy ---- */
+
+static void sha256(const void *data, size_t len, unsigned char out[32])
+{
+    sg_keyhash_compute(data, len, out);
+}
+
+typedef struct st_key_lookup_t {
+    sg_plugin_key_cb cb;
+    void *data;
+    sg_store_op_t *op;
+} key_lookup_t;
+
+static void key_lookup_dispose(void *p)
+{
+    key_lookup_t *kl = p;
+    if (kl->op != NULL) {
+        sg_store_cancel(kl->op);
+        kl->op = NULL;
+    }
+}
+
+static void on_store_key(void *p, const char *err, const sg_key_rec_t *rec)
+{
+    key_lookup_t *kl = p;
+    sg_plugin_str_t none = {"", 0};
+    kl->op = NULL;
+    if (err != NULL) {
+        kl->cb(kl->data, SG_PLUGIN_KEY_STORE_ERROR, none, 0);
+    } else if (rec == NULL) {
+        kl->cb(kl->data, SG_PLUGIN_KEY_UNKNOWN, none, 0);
+    } else {
+        sg_plugin_str_t tenant = {rec->tenant, strlen(rec->tenant)};
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        int64_t now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+        sg_plugin_key_status_t st = rec->revoked                                             ? SG_PLUGIN_KEY_REVOKED
+                                    : rec->expires_at_ms != 0 && rec->expires_at_ms <= now_ms ? SG_PLUGIN_KEY_EXPIRED
+                                                                                              : SG_PLUGIN_KEY_VALID;
+        kl->cb(kl->data, st, tenant, rec->expires_at_ms);
+    }
+}
+
+static void key_lookup(sg_plugin_req_t *req, const unsigned char hash[32], sg_plugin_key_cb cb, void *data)
+{
+    sg_request_t *r = R(req);
+    const sg_tenant_key_t *key = NULL;
+    const sg_tenant_t *t = sg_tenant_find_key(r->config->tenants, r->config->num_tenants, hash, &key);
+    if (t != NULL) {
+        sg_plugin_str_t tenant = {t->id, strlen(t->id)};
+        int64_t now_ms = (int64_t)(sg_now_us() / 1000);
+        sg_plugin_key_status_t st = key->revoked                                             ? SG_PLUGIN_KEY_REVOKED
+                                    : key->expires_at_ms != 0 && key->expires_at_ms <= now_ms ? SG_PLUGIN_KEY_EXPIRED
+                                                                                              : SG_PLUGIN_KEY_VALID;
+        cb(data, st, tenant, key->expires_at_ms);
+        return;
+    }
+    if (r->thread->store == NULL || !r->config->store.use_redis) {
+        sg_plugin_str_t none = {"", 0};
+        cb(data, SG_PLUGIN_KEY_UNKNOWN, none, 0);
+        return;
+    }
+    key_lookup_t *kl = req_alloc(req, sizeof(*kl));
+    kl->cb = cb;
+    kl->data = data;
+    on_dispose(req, key_lookup_dispose, kl);
+    kl->op = sg_store_get_key(r->thread->store, hash, on_store_key, kl);
+}
+
+static int req_set_tenant(sg_plugin_req_t *req, const char *tenant, size_t len)
+{
+    sg_request_t *r = R(req);
+    for (size_t i = 0; i != r->config->num_tenants; ++i) {
+        const sg_tenant_t *t = r->config->tenants + i;
+        if (strlen(t->id) == len && memcmp(t->id, tenant, len) == 0) {
+            r->tenant = h2o_iovec_init(t->id, len);
+            r->tenant_def = t;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void req_strip_header(sg_plugin_req_t *req, const char *name, size_t len)
+{
+    sg_request_t *r = R(req);
+    h2o_vector_reserve(&r->req->pool, &r->strip_headers, r->strip_headers.size + 1);
+    h2o_iovec_t v = h2o_strdup(&r->req->pool, name, len);
+    h2o_strtolower(v.base, v.len);
+    r->strip_headers.entries[r->strip_headers.size++] = v;
+}
+
 const sg_plugin_api_t sg_plugin_api = {
     .abi_version = SG_PLUGIN_ABI_VERSION,
     .conf_string = conf_string,
@@ -251,4 +346,8 @@ const sg_plugin_api_t sg_plugin_api = {
     .log = plugin_log,
     .now_ms = now_ms,
     .random_bytes = random_bytes,
+    .sha256 = sha256,
+    .key_lookup = key_lookup,
+    .req_set_tenant = req_set_tenant,
+    .req_strip_header = req_strip_header,
 };

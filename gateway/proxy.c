@@ -19,6 +19,9 @@ typedef struct st_proxy_t {
     const char *upstream_err;
     sg_backend_t *backend;
     const sg_health_conf_t *health;
+    void (*on_status)(sg_request_t *r, void *data, int status);
+    void *on_status_data;
+    const char *not_found_code, *not_found_message;
     unsigned eos : 1;
     unsigned send_in_flight : 1;
     unsigned stopped : 1;
@@ -224,6 +227,15 @@ static int on_head(sg_httpclient_t *c, const char *err, int status, h2o_header_t
         else
             sg_backend_report(self->backend, self->health, 1, 0, NULL);
     }
+    if (self->on_status != NULL)
+        self->on_status(r, self->on_status_data, status);
+    if (status == 404 && self->not_found_code != NULL) {
+        record_upstream_time(self);
+        self->client = NULL;
+        finish_backend(self);
+        sg_request_error(r, 404, self->not_found_code, self->not_found_message);
+        return -1;
+    }
     r->proxied = 1;
     req->res.status = status;
     req->res.reason = reason_phrase(status);
@@ -283,6 +295,10 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
     self->r = r;
     self->backend = t->backend;
     self->health = t->health;
+    self->on_status = t->on_status;
+    self->on_status_data = t->on_status_data;
+    self->not_found_code = t->not_found_code;
+    self->not_found_message = t->not_found_message;
     h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&self->tail, &h2o_socket_buffer_prototype);
     sg_plugin_api.on_dispose((sg_plugin_req_t *)r, on_request_dispose, self);
@@ -302,6 +318,14 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
     for (size_t i = 0; i != t->num_extra; ++i)
         extra[num_extra++] = t->extra[i];
 
+    /* credentials the auth plugins consumed are never forwarded */
+    size_t num_strip = t->num_strip + r->strip_headers.size;
+    h2o_iovec_t *strip = h2o_mem_alloc_pool(&req->pool, sizeof(*strip) * (num_strip + 1));
+    if (t->num_strip != 0)
+        memcpy(strip, t->strip, sizeof(*strip) * t->num_strip);
+    if (r->strip_headers.size != 0)
+        memcpy(strip + t->num_strip, r->strip_headers.entries, sizeof(*strip) * r->strip_headers.size);
+
     int has_body = req->entity.base != NULL;
     int body_method = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
                       h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT")) ||
@@ -319,8 +343,8 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
         .is_websocket = self->is_websocket,
         .extra = extra,
         .num_extra = num_extra,
-        .strip = t->strip,
-        .num_strip = t->num_strip,
+        .strip = strip,
+        .num_strip = num_strip,
     };
     sg_httpclient_req_t creq = {
         .loop = &r->thread->loop,
@@ -336,4 +360,36 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
     };
     r->upstream_started_us = sg_now_us();
     self->client = sg_httpclient_start(&creq, &client_callbacks, self);
+}
+
+void sg_proxy_to_backend(sg_request_t *r, sg_backend_conf_t *be, h2o_iovec_t path, const sg_proxy_target_t *opts)
+{
+    static const h2o_iovec_t strip[] = {{H2O_STRLIT("open-sandbox-api-key")}, {H2O_STRLIT("authorization")}};
+    static h2o_iovec_t key_name = {H2O_STRLIT("open-sandbox-api-key")};
+    h2o_req_t *req = r->req;
+    r->backend = h2o_iovec_init(be->name, strlen(be->name));
+    h2o_header_t *key = h2o_mem_alloc_pool(&req->pool, sizeof(*key));
+    *key = (h2o_header_t){&key_name, NULL, h2o_iovec_init(be->api_key, strlen(be->api_key))};
+    sg_upstream_t *u = h2o_mem_alloc_pool(&req->pool, sizeof(*u));
+    *u = (sg_upstream_t){.is_tls = be->is_tls,
+                         .host = be->host,
+                         .addr = be->addr,
+                         .addrlen = be->addrlen,
+                         .ssl_ctx = be->ssl_ctx,
+                         .max_connections = be->max_connections,
+                         .backend = be->rt};
+    sg_proxy_target_t t = {0};
+    if (opts != NULL)
+        t = *opts;
+    t.upstream = u;
+    t.authority = h2o_iovec_init(be->authority, strlen(be->authority));
+    t.path_prefix = h2o_iovec_init(be->path_prefix, strlen(be->path_prefix));
+    t.path = path;
+    t.extra = be->api_key[0] != '\0' ? key : NULL;
+    t.num_extra = be->api_key[0] != '\0' ? 1 : 0;
+    t.strip = strip;
+    t.num_strip = sizeof(strip) / sizeof(strip[0]);
+    t.backend = be->rt;
+    t.health = &r->config->health;
+    sg_proxy_start(r, &t);
 }

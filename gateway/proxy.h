@@ -23,7 +23,20 @@ typedef struct st_sg_proxy_target_t {
     size_t num_strip;
     sg_backend_t *backend;    /* passive health accounting (may be NULL) */
     const sg_health_conf_t *health;
+    /* called with the upstream's status before the response starts (may be NULL) */
+    void (*on_status)(sg_request_t *r, void *data, int status);
+    void *on_status_data;
+    /* when set, an upstream 404 is replaced by this gateway error (same body whatever the upstream said) */
+    const char *not_found_code;
+    const char *not_found_message;
 } sg_proxy_target_t;
+
+/*
+ * Proxies r to a backend's lifecycle API at path (relative to the backend URL),
+ * with the backend's API key; the client's credentials are not forwarded.
+ * opts may be NULL; its upstream/authority/path/extra fields are ignored.
+ */
+void sg_proxy_to_backend(sg_request_t *r, sg_backend_conf_t *be, h2o_iovec_t path, const sg_proxy_target_t *opts);
 
 /*
  * Starts proxying r to the target; the response (or a JSON error: 502 connect

@@ -12,6 +12,7 @@
 #include "health.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 
 sg_server_t sg_server;
 
@@ -121,6 +122,7 @@ static void *thread_main(void *arg)
     t->config = sg_server_current_config();
     t->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(uintptr_t)t << 1) ^ (uint64_t)t->index;
     h2o_multithread_register_receiver(t->ctx.queue, &t->ctl, on_ctl);
+    t->store = sg_store_open(&t->loop);
 
     t->num_listeners = sg_server.num_listen;
     t->listeners = calloc(t->num_listeners, sizeof(*t->listeners));
@@ -157,6 +159,8 @@ static void *thread_main(void *arg)
     h2o_multithread_unregister_receiver(t->ctx.queue, &t->ctl);
     close_listeners(t);
     free(t->listeners);
+    sg_store_close(t->store);
+    t->store = NULL;
     sg_loop_dispose(&t->loop);
     sg_config_release(t->config);
     t->config = NULL;
@@ -259,6 +263,10 @@ int sg_server_run(sg_config_t *conf)
             if ((sg_server.listen_fds[i][j] = bind_listener(conf->listeners + i)) < 0)
                 return 1;
     }
+    if (sg_store_global_init(&conf->store) != 0) {
+        sg_log(SG_LOG_ERROR, "cannot initialize the state store");
+        return 1;
+    }
     setup_globalconf(conf);
     sg_server_publish_config(conf);
     sg_health_start(conf->workers);
@@ -303,5 +311,6 @@ int sg_server_run(sg_config_t *conf)
     free(sg_server.listen_fds);
     h2o_config_dispose(&sg_server.globalconf);
     sg_server_publish_config(NULL);
+    sg_store_global_dispose();
     return ret;
 }

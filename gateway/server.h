@@ -27,6 +27,7 @@ typedef struct st_sg_thread_t {
     sg_thread_listener_t *listeners;
     size_t num_listeners;
     sg_metrics_t metrics;
+    struct st_sg_store_t *store; /* this thread's handle on the state store */
     size_t inflight;
     uint64_t rng;
     h2o_multithread_receiver_t ctl;

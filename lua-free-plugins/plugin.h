@@ -73,6 +73,16 @@ typedef struct st_sg_plugin_req_info_t {
     uint64_t upstream_us; /* 0 if no upstream was involved */
 } sg_plugin_req_info_t;
 
+typedef enum en_sg_plugin_key_status_t {
+    SG_PLUGIN_KEY_VALID = 0,
+    SG_PLUGIN_KEY_UNKNOWN,
+    SG_PLUGIN_KEY_EXPIRED,
+    SG_PLUGIN_KEY_REVOKED,
+    SG_PLUGIN_KEY_STORE_ERROR /* the store could not answer: neither valid nor invalid */
+} sg_plugin_key_status_t;
+
+/* tenant is valid during the call; expires_at_ms is 0 when the key never expires */
+typedef void (*sg_plugin_key_cb)(void *data, sg_plugin_key_status_t status, sg_plugin_str_t tenant, int64_t expires_at_ms);
 typedef void (*sg_plugin_timer_cb)(void *data);
 typedef void (*sg_plugin_dispose_cb)(void *data);
 
@@ -123,6 +133,17 @@ typedef struct st_sg_plugin_api_t {
     uint64_t (*now_ms)(sg_plugin_req_t *req); /* loop clock of the request's thread */
     /* fills buf with n random bytes from the OS CSPRNG; returns 0 on success */
     int (*random_bytes)(void *buf, size_t n);
+
+    /* ---- tenancy ---- */
+    void (*sha256)(const void *data, size_t len, unsigned char out[32]);
+    /* Which tenant owns the key with this SHA-256: the config's keys first, then the
+     * store's. cb may run before key_lookup returns; it never runs after the request
+     * is gone. Keys are compared in constant time. */
+    void (*key_lookup)(sg_plugin_req_t *req, const unsigned char hash[32], sg_plugin_key_cb cb, void *data);
+    /* Binds the request to a tenant (copied). Returns 0, or -1 if the tenant is not defined. */
+    int (*req_set_tenant)(sg_plugin_req_t *req, const char *tenant, size_t len);
+    /* The request header carried a credential: it is never forwarded upstream. */
+    void (*req_strip_header)(sg_plugin_req_t *req, const char *name, size_t len);
 } sg_plugin_api_t;
 
 typedef struct st_sg_plugin_t {

@@ -1,0 +1,15 @@
+/*
+ * Section parsers shared between config.c and config_tenants.c (internal to the config module).
+ */
+#ifndef SG_CONFIG_PARSE_H
+#define SG_CONFIG_PARSE_H
+
+#include "config.h"
+#include "router.h"
+#include "yamlconf.h"
+
+void sg_config_parse_tenants(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);
+void sg_config_parse_store(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);
+void sg_config_parse_lifecycle(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * Configuration sections of tenancy: `tenants:`, `redis:` and `lifecycle:`.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "config.h"
+#include "config_parse.h"
+
+static char **parse_string_list(sg_yaml_t *y, yaml_node_t *seq, const char *what, size_t *n)
+{
+    *n = 0;
+    if (seq == NULL)
+        return NULL;
+    if (!sg_yaml_is_seq(seq)) {
+        sg_yaml_error(y, seq, "%s must be a list of strings", what);
+        return NULL;
+    }
+    char **out = calloc(sg_yaml_seq_len(seq) + 1, sizeof(*out));
+    for (size_t i = 0; i != sg_yaml_seq_len(seq); ++i) {
+        yaml_node_t *item = sg_yaml_seq_at(y, seq, i);
+        if (sg_yaml_scalar(item) == NULL) {
+            sg_yaml_error(y, item, "%s must be a list of strings", what);
+            continue;
+        }
+        out[(*n)++] = strdup(sg_yaml_scalar(item));
+    }
+    return out;
+}
+
+static void parse_keys(sg_yaml_t *y, yaml_node_t *seq, sg_tenant_t *t)
+{
+    if (!sg_yaml_is_seq(seq)) {
+        sg_yaml_error(y, seq, "keys must be a list of {hash, [name], [expires_at], [revoked]}");
+        return;
+    }
+    t->keys = calloc(sg_yaml_seq_len(seq) + 1, sizeof(*t->keys));
+    for (size_t i = 0; i != sg_yaml_seq_len(seq); ++i) {
+        yaml_node_t *node = sg_yaml_seq_at(y, seq, i);
+        sg_tenant_key_t *k = t->keys + t->num_keys++;
+        const char *hash = NULL, *name = "", *expires = NULL;
+        if (sg_yaml_scalar(node) != NULL) {
+            hash = sg_yaml_scalar(node); /* the short form: just the hash */
+        } else {
+            sg_yaml_str(y, node, "hash", &hash);
+            sg_yaml_str(y, node, "name", &name);
+            sg_yaml_str(y, node, "expires_at", &expires);
+            sg_yaml_bool(y, node, "revoked", &k->revoked);
+            sg_yaml_check_unknown(y, node, "a tenant key");
+        }
+        k->name = strdup(name);
+        if (hash == NULL || sg_keyhash_parse(hash, k->hash) != 0)
+            sg_yaml_error(y, node, "a key needs 'hash: sha256:<64 hex digits>' (print one with `sandgate hash-key KEY`); "
+                                   "keys are never written in clear");
+        if (expires != NULL && sg_parse_rfc3339_ms(expires, &k->expires_at_ms) != 0)
+            sg_yaml_error(y, sg_yaml_get(y, node, "expires_at"), "expires_at must be an RFC 3339 time like 2027-01-31T00:00:00Z");
+    }
+}
+
+static void parse_policy(sg_yaml_t *y, yaml_node_t *node, sg_tenant_policy_t *p)
+{
+    const char *cpu = NULL, *mem = NULL;
+    uint64_t timeout_ms = 0;
+    p->allow_manual_cleanup = 0;
+    if (node == NULL)
+        return;
+    if (!sg_yaml_is_map(node)) {
+        sg_yaml_error(y, node, "policy must be a mapping");
+        return;
+    }
+    p->allowed_images = parse_string_list(y, sg_yaml_get(y, node, "allowed_images"), "allowed_images", &p->num_allowed_images);
+    if (sg_yaml_duration_ms(y, node, "max_timeout", &timeout_ms) == 1)
+        p->max_timeout_s = timeout_ms / 1000;
+    sg_yaml_bool(y, node, "allow_manual_cleanup", &p->allow_manual_cleanup);
+    if (sg_yaml_str(y, node, "max_cpu", &cpu) == 1 && sg_parse_cpu_millis(cpu, &p->max_cpu_millis) != 0)
+        sg_yaml_error(y, sg_yaml_get(y, node, "max_cpu"), "max_cpu must be a quantity like \"500m\" or \"2\"");
+    if (sg_yaml_str(y, node, "max_memory", &mem) == 1 && sg_parse_memory_mb(mem, &p->max_memory_mb) != 0)
+        sg_yaml_error(y, sg_yaml_get(y, node, "max_memory"), "max_memory must be a quantity like \"512Mi\" or \"4Gi\"");
+    sg_yaml_check_unknown(y, node, "policy");
+}
+
+static void parse_backend_labels(sg_yaml_t *y, yaml_node_t *node, sg_tenant_t *t)
+{
+    if (node == NULL)
+        return;
+    if (!sg_yaml_is_map(node)) {
+        sg_yaml_error(y, node, "backend_labels must map label names to allowed values");
+        return;
+    }
+    size_t it = 0, n = node->data.mapping.pairs.top - node->data.mapping.pairs.start;
+    yaml_node_t *k, *v;
+    t->backend_labels = calloc(n + 1, sizeof(*t->backend_labels));
+    while (sg_yaml_map_next(y, node, &it, &k, &v)) {
+        sg_label_selector_t *sel = t->backend_labels + t->num_backend_labels++;
+        sel->key = strdup(sg_yaml_scalar(k) != NULL ? sg_yaml_scalar(k) : "");
+        if (sg_yaml_scalar(v) != NULL) {
+            sel->values = calloc(2, sizeof(char *));
+            sel->values[0] = strdup(sg_yaml_scalar(v));
+            sel->num_values = 1;
+        } else {
+            sel->values = parse_string_list(y, v, "backend_labels values", &sel->num_values);
+        }
+    }
+}
+
+void sg_config_parse_tenants(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf)
+{
+    yaml_node_t *list = sg_yaml_get(y, root, "tenants");
+    if (list == NULL)
+        return;
+    if (!sg_yaml_is_seq(list)) {
+        sg_yaml_error(y, list, "'tenants' must be a list");
+        return;
+    }
+    conf->tenants = calloc(sg_yaml_seq_len(list) + 1, sizeof(*conf->tenants));
+    for (size_t i = 0; i != sg_yaml_seq_len(list); ++i) {
+        yaml_node_t *node = sg_yaml_seq_at(y, list, i);
+        sg_tenant_t *t = conf->tenants + conf->num_tenants++;
+        const char *id = NULL, *name = NULL;
+        if (!sg_yaml_is_map(node)) {
+            sg_yaml_error(y, node, "a tenant must be a mapping");
+            continue;
+        }
+        if (sg_yaml_str(y, node, "id", &id) == 0)
+            sg_yaml_error(y, node, "a tenant needs 'id'");
+        else if (id != NULL && !sg_router_valid_id(id, strlen(id)))
+            sg_yaml_error(y, sg_yaml_get(y, node, "id"), "tenant id must be 1-128 characters of [A-Za-z0-9._-]");
+        sg_yaml_str(y, node, "name", &name);
+        t->id = strdup(id != NULL ? id : "");
+        t->name = strdup(name != NULL ? name : t->id);
+        yaml_node_t *keys = sg_yaml_get(y, node, "keys");
+        if (keys != NULL)
+            parse_keys(y, keys, t);
+        parse_backend_labels(y, sg_yaml_get(y, node, "backend_labels"), t);
+        parse_policy(y, sg_yaml_get(y, node, "policy"), &t->policy);
+        sg_yaml_check_unknown(y, node, "a tenant");
+        for (size_t j = 0; j + 1 < conf->num_tenants; ++j)
+            if (strcmp(conf->tenants[j].id, t->id) == 0)
+                sg_yaml_error(y, node, "duplicate tenant id '%s'", t->id);
+    }
+    /* the same key must not open two tenants */
+    for (size_t a = 0; a != conf->num_tenants; ++a)
+        for (size_t ka = 0; ka != conf->tenants[a].num_keys; ++ka)
+            for (size_t b = a; b != conf->num_tenants; ++b)
+                for (size_t kb = (a == b ? ka + 1 : 0); kb < conf->tenants[b].num_keys; ++kb)
+                    if (sg_keyhash_equal(conf->tenants[a].keys[ka].hash, conf->tenants[b].keys[kb].hash))
+                        sg_yaml_error(y, list, "the same key hash is configured twice (tenants %s and %s)", conf->tenants[a].id,
+                                      conf->tenants[b].id);
+}
+
+void sg_config_parse_store(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf)
+{
+    sg_store_conf_t *s = &conf->store;
+    const char *address = "127.0.0.1:6379", *password = NULL, *password_env = NULL, *prefix = "sandgate:";
+    yaml_node_t *node = sg_yaml_get(y, root, "redis");
+    s->connect_timeout_ms = 1000;
+    s->command_timeout_ms = 500;
+    s->prefix = NULL;
+    if (node != NULL && !sg_yaml_is_map(node)) {
+        sg_yaml_error(y, node, "'redis' must be a mapping");
+        node = NULL;
+    }
+    if (node != NULL) {
+        s->use_redis = 1;
+        sg_yaml_str(y, node, "address", &address);
+        sg_yaml_str(y, node, "password", &password);
+        sg_yaml_str(y, node, "password_env", &password_env);
+        sg_yaml_uint(y, node, "db", &s->db, 0, 1000);
+        sg_yaml_str(y, node, "prefix", &prefix);
+        sg_yaml_duration_ms(y, node, "connect_timeout", &s->connect_timeout_ms);
+        sg_yaml_duration_ms(y, node, "command_timeout", &s->command_timeout_ms);
+        sg_yaml_check_unknown(y, node, "redis");
+        if (password_env != NULL) {
+            if (password != NULL)
+                sg_yaml_error(y, node, "give either password or password_env, not both");
+            else if ((password = getenv(password_env)) == NULL)
+                sg_yaml_error(y, sg_yaml_get(y, node, "password_env"), "environment variable %s is not set", password_env);
+        }
+        if (strncmp(address, "unix:", 5) == 0) {
+            s->unix_path = strdup(address + 5);
+        } else {
+            const char *colon = strrchr(address, ':');
+            char *end;
+            long port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
+            if (colon == NULL || colon == address || *end != '\0' || port <= 0 || port > 65535)
+                sg_yaml_error(y, sg_yaml_get(y, node, "address"), "redis address must be host:port or unix:/path, got '%s'",
+                              address);
+            else {
+                s->host = strndup(address, colon - address);
+                s->port = (uint16_t)port;
+            }
+        }
+        s->password = password != NULL ? strdup(password) : NULL;
+    }
+    s->prefix = strdup(prefix);
+}
+
+void sg_config_parse_lifecycle(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf)
+{
+    const char *tag = "sandgate.io/tenant", *public_url = NULL;
+    conf->lifecycle.reconcile_interval_ms = 30000;
+    conf->lifecycle.max_body = 1024 * 1024;
+    yaml_node_t *node = sg_yaml_get(y, root, "lifecycle");
+    if (node != NULL && !sg_yaml_is_map(node)) {
+        sg_yaml_error(y, node, "'lifecycle' must be a mapping");
+        node = NULL;
+    }
+    if (node != NULL) {
+        sg_yaml_str(y, node, "tenant_metadata_key", &tag);
+        sg_yaml_str(y, node, "public_url", &public_url);
+        sg_yaml_duration_ms(y, node, "reconcile_interval", &conf->lifecycle.reconcile_interval_ms);
+        sg_yaml_size(y, node, "max_json_body", &conf->lifecycle.max_body);
+        sg_yaml_check_unknown(y, node, "lifecycle");
+        if (strncmp(tag, "opensandbox.io/", 15) == 0 || tag[0] == '\0')
+            sg_yaml_error(y, sg_yaml_get(y, node, "tenant_metadata_key"),
+                          "tenant_metadata_key must be non-empty and outside the reserved opensandbox.io/ prefix");
+    }
+    conf->lifecycle.tenant_tag = strdup(tag);
+    conf->lifecycle.public_url = public_url != NULL ? strdup(public_url) : NULL;
+}

@@ -1,0 +1,303 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "backend.h"
+#include "backend_call.h"
+#include "ownership.h"
+#include "pipeline.h"
+#include "server.h"
+#include "tenant.h"
+
+#define CACHE_SIZE 4096 /* per thread */
+#define CACHE_TTL_MS 30000
+
+typedef struct st_cache_entry_t {
+    sg_sandbox_rec_t rec;
+    uint64_t until_ms;
+} cache_entry_t;
+
+static __thread cache_entry_t *cache;
+
+static size_t hash_id(const char *id)
+{
+    size_t h = 1469598103934665603ull;
+    for (; *id != '\0'; ++id)
+        h = (h ^ (unsigned char)*id) * 1099511628211ull;
+    return h & (CACHE_SIZE - 1);
+}
+
+/* store writes whose outcome nobody waits for (best effort; the store logs nothing per op) */
+static void ignore_result(void *data, const char *err)
+{
+    (void)data, (void)err;
+}
+
+static uint64_t now_ms(void)
+{
+    return sg_now_us() / 1000;
+}
+
+static const sg_sandbox_rec_t *cache_get(const char *id)
+{
+    if (cache == NULL)
+        return NULL;
+    cache_entry_t *e = cache + hash_id(id);
+    uint64_t now = now_ms();
+    if (e->until_ms <= now || strcmp(e->rec.id, id) != 0)
+        return NULL;
+    if (e->rec.expires_at_ms != 0 && (uint64_t)e->rec.expires_at_ms <= now)
+        return NULL;
+    return &e->rec;
+}
+
+static void cache_put(const sg_sandbox_rec_t *rec)
+{
+    if (cache == NULL)
+        cache = calloc(CACHE_SIZE, sizeof(*cache)); /* freed with the thread: workers never exit before the process */
+    cache_entry_t *e = cache + hash_id(rec->id);
+    e->rec = *rec;
+    e->until_ms = now_ms() + CACHE_TTL_MS;
+}
+
+static void cache_forget(const char *id)
+{
+    if (cache == NULL)
+        return;
+    cache_entry_t *e = cache + hash_id(id);
+    if (strcmp(e->rec.id, id) == 0)
+        e->until_ms = 0;
+}
+
+int sg_ownership_rec_from_json(const char *tenant_tag, const char *backend, void *json, sg_sandbox_rec_t *rec)
+{
+    json_t *sb = json;
+    json_t *id = json_object_get(sb, "id"), *meta = json_object_get(sb, "metadata");
+    memset(rec, 0, sizeof(*rec));
+    if (!json_is_string(id) || json_string_length(id) > SG_STORE_ID_MAX)
+        return -1;
+    snprintf(rec->id, sizeof(rec->id), "%s", json_string_value(id));
+    snprintf(rec->backend, sizeof(rec->backend), "%s", backend);
+    json_t *tag = json_object_get(meta, tenant_tag);
+    if (json_is_string(tag) && json_string_length(tag) <= SG_STORE_ID_MAX)
+        snprintf(rec->tenant, sizeof(rec->tenant), "%s", json_string_value(tag));
+    json_t *exp = json_object_get(sb, "expiresAt"), *created = json_object_get(sb, "createdAt");
+    if (json_is_string(exp))
+        sg_parse_rfc3339_ms(json_string_value(exp), &rec->expires_at_ms);
+    if (json_is_string(created))
+        sg_parse_rfc3339_ms(json_string_value(created), &rec->created_at_ms);
+    return 0;
+}
+
+/* ---- sandbox lookup ---- */
+
+typedef struct st_lookup_t {
+    sg_request_t *r;
+    char id[SG_STORE_ID_MAX + 1];
+    sg_ownership_sandbox_cb cb;
+    void *data;
+    sg_store_op_t *op;
+    sg_backend_call_t **calls; /* adoption probes, one per backend */
+    size_t num_calls, pending;
+    int done;
+    sg_sandbox_rec_t found;
+    int have_found;
+} lookup_t;
+
+static void lookup_dispose(void *p)
+{
+    lookup_t *lk = p;
+    if (lk->op != NULL)
+        sg_store_cancel(lk->op);
+    lk->op = NULL;
+    for (size_t i = 0; i < lk->num_calls; i += 2) /* odd slots point back at the lookup */
+        if (lk->calls[i] != NULL)
+            sg_backend_call_cancel(lk->calls[i]);
+    lk->num_calls = 0;
+}
+
+static void finish_lookup(lookup_t *lk, const char *err, const sg_sandbox_rec_t *rec)
+{
+    if (lk->done)
+        return;
+    lk->done = 1;
+    lookup_dispose(lk);
+    lk->cb(lk->r, lk->data, err, rec);
+}
+
+static void on_probe(void *data, const char *err, int status, h2o_iovec_t body)
+{
+    sg_backend_call_t **slot = data;
+    lookup_t *lk = *(lookup_t **)(slot + 1);
+    *slot = NULL;
+    lk->pending--;
+    if (err == NULL && status == 200 && !lk->have_found) {
+        json_t *sb = json_loadb(body.base, body.len, 0, NULL);
+        sg_sandbox_rec_t rec;
+        size_t idx = (size_t)(slot - lk->calls) / 2;
+        if (sb != NULL && sg_ownership_rec_from_json(lk->r->config->lifecycle.tenant_tag, lk->r->config->backends[idx].name, sb,
+                                                     &rec) == 0 &&
+            strcmp(rec.id, lk->id) == 0 && rec.tenant[0] != '\0') {
+            lk->found = rec;
+            lk->have_found = 1;
+        }
+        json_decref(sb);
+    }
+    if (lk->pending != 0 && !lk->have_found)
+        return;
+    if (lk->have_found) {
+        cache_put(&lk->found);
+        /* adopt: the next lookups are answered by the store */
+        sg_store_put_sandbox(lk->r->thread->store, &lk->found, ignore_result, NULL);
+        finish_lookup(lk, NULL, &lk->found);
+    } else {
+        finish_lookup(lk, NULL, NULL);
+    }
+}
+
+static void probe_backends(lookup_t *lk)
+{
+    sg_config_t *conf = lk->r->config;
+    char path[SG_STORE_ID_MAX + 32];
+    int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s", lk->id);
+    /* slots of two pointers: the call, then the lookup it belongs to */
+    lk->calls = h2o_mem_alloc_pool(&lk->r->req->pool, sizeof(void *) * 2 * (conf->num_backends + 1));
+    memset(lk->calls, 0, sizeof(void *) * 2 * (conf->num_backends + 1));
+    lk->num_calls = conf->num_backends * 2;
+    for (size_t i = 0; i != conf->num_backends; ++i) {
+        sg_backend_call_t **slot = lk->calls + 2 * i;
+        *(lookup_t **)(slot + 1) = lk;
+        if (!sg_backend_is_up(conf->backends[i].rt))
+            continue;
+        lk->pending++;
+        *slot = sg_backend_call(&lk->r->thread->loop, conf, conf->backends + i, "GET", h2o_iovec_init(path, (size_t)n),
+                                h2o_iovec_init(NULL, 0), lk->r->request_id, 1024 * 1024, on_probe, slot);
+    }
+    if (lk->pending == 0)
+        finish_lookup(lk, NULL, NULL);
+}
+
+static void on_store_sandbox(void *data, const char *err, const sg_sandbox_rec_t *rec)
+{
+    lookup_t *lk = data;
+    lk->op = NULL;
+    if (err != NULL) {
+        finish_lookup(lk, err, NULL);
+    } else if (rec != NULL) {
+        cache_put(rec);
+        finish_lookup(lk, NULL, rec);
+    } else {
+        probe_backends(lk);
+    }
+}
+
+void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_cb cb, void *data)
+{
+    const sg_sandbox_rec_t *cached = cache_get(id);
+    if (cached != NULL) {
+        cb(r, data, NULL, cached);
+        return;
+    }
+    lookup_t *lk = h2o_mem_alloc_pool(&r->req->pool, sizeof(*lk));
+    memset(lk, 0, sizeof(*lk));
+    lk->r = r;
+    snprintf(lk->id, sizeof(lk->id), "%s", id);
+    lk->cb = cb;
+    lk->data = data;
+    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, lookup_dispose, lk);
+    lk->op = sg_store_get_sandbox(r->thread->store, id, on_store_sandbox, lk);
+}
+
+/* ---- snapshot lookup ---- */
+
+typedef struct st_snap_lookup_t {
+    sg_request_t *r;
+    sg_ownership_snapshot_cb cb;
+    void *data;
+    sg_store_op_t *op;
+} snap_lookup_t;
+
+static void snap_dispose(void *p)
+{
+    snap_lookup_t *lk = p;
+    if (lk->op != NULL)
+        sg_store_cancel(lk->op);
+    lk->op = NULL;
+}
+
+static void on_store_snapshot(void *data, const char *err, const sg_snapshot_rec_t *rec)
+{
+    snap_lookup_t *lk = data;
+    lk->op = NULL;
+    lk->cb(lk->r, lk->data, err, rec);
+}
+
+void sg_ownership_snapshot(sg_request_t *r, const char *id, sg_ownership_snapshot_cb cb, void *data)
+{
+    snap_lookup_t *lk = h2o_mem_alloc_pool(&r->req->pool, sizeof(*lk));
+    memset(lk, 0, sizeof(*lk));
+    lk->r = r;
+    lk->cb = cb;
+    lk->data = data;
+    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, snap_dispose, lk);
+    lk->op = sg_store_get_snapshot(r->thread->store, id, on_store_snapshot, lk);
+}
+
+/* ---- writes ---- */
+
+typedef struct st_write_t {
+    sg_store_op_t *op;
+    sg_store_done_cb cb;
+    void *data;
+} write_t;
+
+static void write_dispose(void *p)
+{
+    write_t *w = p;
+    if (w->op != NULL)
+        sg_store_cancel(w->op);
+    w->op = NULL;
+}
+
+static void on_written(void *p, const char *err)
+{
+    write_t *w = p;
+    w->op = NULL;
+    if (w->cb != NULL)
+        w->cb(w->data, err);
+}
+
+static write_t *new_write(sg_request_t *r, sg_store_done_cb cb, void *data)
+{
+    write_t *w = h2o_mem_alloc_pool(&r->req->pool, sizeof(*w));
+    w->op = NULL;
+    w->cb = cb;
+    w->data = data;
+    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, write_dispose, w);
+    return w;
+}
+
+void sg_ownership_put_sandbox(sg_request_t *r, const sg_sandbox_rec_t *rec, sg_store_done_cb cb, void *data)
+{
+    cache_put(rec);
+    write_t *w = new_write(r, cb, data);
+    w->op = sg_store_put_sandbox(r->thread->store, rec, on_written, w);
+}
+
+void sg_ownership_put_snapshot(sg_request_t *r, const sg_snapshot_rec_t *rec, sg_store_done_cb cb, void *data)
+{
+    write_t *w = new_write(r, cb, data);
+    w->op = sg_store_put_snapshot(r->thread->store, rec, on_written, w);
+}
+
+void sg_ownership_forget_sandbox(sg_request_t *r, const char *id)
+{
+    cache_forget(id);
+    /* not tied to the request: the delete must happen even if the client is gone */
+    sg_store_del_sandbox(r->thread->store, id, ignore_result, NULL);
+}
+
+void sg_ownership_forget_snapshot(sg_request_t *r, const char *id)
+{
+    sg_store_del_snapshot(r->thread->store, id, ignore_result, NULL);
+}

@@ -1,0 +1,35 @@
+/*
+ * Who owns a sandbox or a snapshot: the store, fronted by a small per-thread
+ * cache (so that lookups already seen keep working while the store is down),
+ * and, for ids the store does not know (created before the gateway, or store
+ * lost), a one-time lookup on the backends: a sandbox whose tenant tag names the
+ * caller is adopted into the store.
+ */
+#ifndef SG_OWNERSHIP_H
+#define SG_OWNERSHIP_H
+
+#include "request.h"
+#include "store.h"
+
+/*
+ * rec is the owner record (any tenant: the caller compares), NULL if no backend
+ * knows the id for this tenant. err is set when the store failed and nothing was
+ * cached. May run before sg_ownership_sandbox returns; never after the request is gone.
+ */
+typedef void (*sg_ownership_sandbox_cb)(sg_request_t *r, void *data, const char *err, const sg_sandbox_rec_t *rec);
+typedef void (*sg_ownership_snapshot_cb)(sg_request_t *r, void *data, const char *err, const sg_snapshot_rec_t *rec);
+
+void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_cb cb, void *data);
+void sg_ownership_snapshot(sg_request_t *r, const char *id, sg_ownership_snapshot_cb cb, void *data);
+
+/* Records ownership in the store and this thread's cache; cb may be NULL (best effort, tied to the request). */
+void sg_ownership_put_sandbox(sg_request_t *r, const sg_sandbox_rec_t *rec, sg_store_done_cb cb, void *data);
+void sg_ownership_put_snapshot(sg_request_t *r, const sg_snapshot_rec_t *rec, sg_store_done_cb cb, void *data);
+/* Forgets a sandbox/snapshot (store and cache), best effort. */
+void sg_ownership_forget_sandbox(sg_request_t *r, const char *id);
+void sg_ownership_forget_snapshot(sg_request_t *r, const char *id);
+
+/* Parses a Sandbox JSON object from a backend into rec (tenant from the tag, may be ""). Returns 0 on success. */
+int sg_ownership_rec_from_json(const char *tenant_tag, const char *backend, void *sandbox_json, sg_sandbox_rec_t *rec);
+
+#endif

@@ -1,0 +1,234 @@
+/*
+ * Sandbox port traffic under tenancy: /sandboxes/{id}/port/{port}/..., the
+ * server-proxy forms /sandboxes/{id}/proxy/{port}/... and
+ * /v1/sandboxes/{id}/proxy/{port}/.... The caller must own the sandbox; the
+ * real endpoint is asked from the owning backend (endpoints API, cached per
+ * thread) and the request is streamed there with the endpoint's path prefix and
+ * headers. The tenant's credentials are not forwarded.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backend.h"
+#include "lifecycle.h"
+#include "ownership.h"
+#include "proxy.h"
+#include "server.h"
+
+#define CACHE_SIZE 1024
+#define CACHE_TTL_MS 30000
+#define MAX_ENDPOINT_HEADERS 8
+
+typedef struct st_endpoint_t {
+    char id[SG_STORE_ID_MAX + 1];
+    uint16_t port;
+    uint64_t until_ms;
+    int is_tls;
+    char host[256];
+    char authority[300];
+    char prefix[512];
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    size_t num_headers;
+    char header_names[MAX_ENDPOINT_HEADERS][64];
+    char header_values[MAX_ENDPOINT_HEADERS][256];
+} endpoint_t;
+
+typedef struct st_port_req_t {
+    sg_request_t *r;
+    char id[SG_STORE_ID_MAX + 1];
+    sg_backend_conf_t *be;
+    endpoint_t ep;
+} port_req_t;
+
+static __thread endpoint_t *cache;
+
+static endpoint_t *cache_slot(const char *id, uint16_t port)
+{
+    if (cache == NULL)
+        cache = calloc(CACHE_SIZE, sizeof(*cache)); /* per thread; threads live as long as the process */
+    size_t h = 1469598103934665603ull ^ port;
+    for (const char *p = id; *p != '\0'; ++p)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return cache + (h & (CACHE_SIZE - 1));
+}
+
+/* parses "[scheme://]host:port[/prefix]" into ep; returns 0 on success */
+static int parse_endpoint(const char *s, endpoint_t *ep)
+{
+    ep->is_tls = 0;
+    if (strncmp(s, "http://", 7) == 0) {
+        s += 7;
+    } else if (strncmp(s, "https://", 8) == 0) {
+        s += 8;
+        ep->is_tls = 1;
+    }
+    const char *slash = strchr(s, '/');
+    size_t alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+    if (alen == 0 || alen >= sizeof(ep->authority) || (slash != NULL && strlen(slash) >= sizeof(ep->prefix)))
+        return -1;
+    memcpy(ep->authority, s, alen);
+    ep->authority[alen] = '\0';
+    snprintf(ep->prefix, sizeof(ep->prefix), "%s", slash != NULL ? slash : "");
+    size_t plen = strlen(ep->prefix);
+    while (plen != 0 && ep->prefix[plen - 1] == '/')
+        ep->prefix[--plen] = '\0';
+    const char *colon = strrchr(ep->authority, ':');
+    const char *host = ep->authority;
+    size_t hlen = colon != NULL ? (size_t)(colon - host) : alen;
+    if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']')
+        ++host, hlen -= 2;
+    if (hlen >= sizeof(ep->host))
+        return -1;
+    memcpy(ep->host, host, hlen);
+    ep->host[hlen] = '\0';
+    long port = colon != NULL ? strtol(colon + 1, NULL, 10) : (ep->is_tls ? 443 : 80);
+    if (port <= 0 || port > 65535)
+        return -1;
+    /* endpoints are addresses the backend computed; names would need a resolver on the loop */
+    struct sockaddr_in *sin = (void *)&ep->addr;
+    struct sockaddr_in6 *sin6 = (void *)&ep->addr;
+    memset(&ep->addr, 0, sizeof(ep->addr));
+    if (inet_pton(AF_INET, ep->host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        ep->addrlen = sizeof(*sin);
+    } else if (inet_pton(AF_INET6, ep->host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        ep->addrlen = sizeof(*sin6);
+    } else if (strcmp(ep->host, "localhost") == 0) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ep->addrlen = sizeof(*sin);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static void forward(port_req_t *pr)
+{
+    sg_request_t *r = pr->r;
+    h2o_req_t *req = r->req;
+    endpoint_t *ep = &pr->ep;
+    if (ep->is_tls && pr->be->ssl_ctx == NULL) {
+        sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the sandbox endpoint needs TLS but the backend is configured for http");
+        return;
+    }
+    h2o_header_t *extra = h2o_mem_alloc_pool(&req->pool, sizeof(*extra) * (ep->num_headers + 1));
+    for (size_t i = 0; i != ep->num_headers; ++i) {
+        h2o_iovec_t *name = h2o_mem_alloc_pool(&req->pool, sizeof(*name));
+        *name = h2o_strdup(&req->pool, ep->header_names[i], strlen(ep->header_names[i]));
+        h2o_strtolower(name->base, name->len);
+        extra[i] = (h2o_header_t){name, NULL, h2o_strdup(&req->pool, ep->header_values[i], strlen(ep->header_values[i]))};
+    }
+    sg_upstream_t *u = h2o_mem_alloc_pool(&req->pool, sizeof(*u));
+    *u = (sg_upstream_t){.is_tls = ep->is_tls,
+                         .host = h2o_strdup(&req->pool, ep->host, strlen(ep->host)).base,
+                         .addr = ep->addr,
+                         .addrlen = ep->addrlen,
+                         .ssl_ctx = ep->is_tls ? pr->be->ssl_ctx : NULL,
+                         .max_connections = pr->be->max_connections};
+    static const h2o_iovec_t strip[] = {{H2O_STRLIT("open-sandbox-api-key")}};
+    sg_proxy_target_t t = {.upstream = u,
+                           .authority = h2o_strdup(&req->pool, ep->authority, strlen(ep->authority)),
+                           .path_prefix = h2o_strdup(&req->pool, ep->prefix, strlen(ep->prefix)),
+                           .path = h2o_iovec_init(r->route.rest, r->route.rest_len),
+                           .extra = extra,
+                           .num_extra = ep->num_headers,
+                           .strip = strip,
+                           .num_strip = 1};
+    sg_proxy_start(r, &t);
+}
+
+static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t body)
+{
+    port_req_t *pr = data;
+    sg_request_t *r = pr->r;
+    if (err != NULL) {
+        sg_lifecycle_backend_error(r, err);
+        return;
+    }
+    if (status == 404) {
+        sg_lifecycle_sandbox_not_found(r, pr->id);
+        return;
+    }
+    json_t *obj = status == 200 ? json_loadb(body.base, body.len, 0, NULL) : NULL;
+    json_t *endpoint = json_object_get(obj, "endpoint"), *headers = json_object_get(obj, "headers");
+    memset(&pr->ep, 0, sizeof(pr->ep));
+    if (!json_is_string(endpoint) || parse_endpoint(json_string_value(endpoint), &pr->ep) != 0) {
+        json_decref(obj);
+        if (status == 200)
+            sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the backend reported an endpoint the gateway cannot reach");
+        else
+            sg_lifecycle_send_backend_response(r, status, body);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(headers, k, v)
+    {
+        if (pr->ep.num_headers == MAX_ENDPOINT_HEADERS || !json_is_string(v) || strlen(k) >= 64 || json_string_length(v) >= 256)
+            continue;
+        snprintf(pr->ep.header_names[pr->ep.num_headers], 64, "%s", k);
+        snprintf(pr->ep.header_values[pr->ep.num_headers], 256, "%s", json_string_value(v));
+        pr->ep.num_headers++;
+    }
+    json_decref(obj);
+    snprintf(pr->ep.id, sizeof(pr->ep.id), "%s", pr->id);
+    pr->ep.port = r->route.port;
+    pr->ep.until_ms = sg_now_us() / 1000 + CACHE_TTL_MS;
+    *cache_slot(pr->id, r->route.port) = pr->ep;
+    forward(pr);
+}
+
+static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sandbox_rec_t *rec)
+{
+    port_req_t *pr = data;
+    if (err != NULL) {
+        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "the state store is unavailable; retry later");
+        return;
+    }
+    if (rec == NULL || !h2o_memis(rec->tenant, strlen(rec->tenant), r->tenant.base, r->tenant.len)) {
+        sg_lifecycle_sandbox_not_found(r, pr->id);
+        return;
+    }
+    if ((pr->be = sg_config_find_backend(r->config, rec->backend)) == NULL || !sg_backend_is_up(pr->be->rt)) {
+        sg_request_error(r, 503, "GATEWAY::BACKEND_UNAVAILABLE", "the backend holding this sandbox is unavailable; retry later");
+        return;
+    }
+    r->backend = h2o_iovec_init(pr->be->name, strlen(pr->be->name));
+    endpoint_t *cached = cache_slot(pr->id, r->route.port);
+    if (cached->until_ms > sg_now_us() / 1000 && cached->port == r->route.port && strcmp(cached->id, pr->id) == 0) {
+        pr->ep = *cached;
+        forward(pr);
+        return;
+    }
+    char path[SG_STORE_ID_MAX + 48];
+    int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s/endpoints/%u", pr->id, (unsigned)r->route.port);
+    sg_lifecycle_call(r, pr->be, "GET", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0), on_endpoint, pr);
+}
+
+void sg_port_handle(sg_request_t *r)
+{
+    h2o_req_t *req = r->req;
+    port_req_t *pr = h2o_mem_alloc_pool(&req->pool, sizeof(*pr));
+    memset(pr, 0, sizeof(*pr));
+    pr->r = r;
+    if (r->route.sandbox_id != NULL)
+        snprintf(pr->id, sizeof(pr->id), "%.*s",
+                 (int)(r->route.sandbox_id_len < SG_STORE_ID_MAX ? r->route.sandbox_id_len : SG_STORE_ID_MAX), r->route.sandbox_id);
+    if (r->tenant_def == NULL) {
+        sg_request_error(r, 401, "MISSING_API_KEY", "Authentication credentials are missing (is key-auth configured?)");
+        return;
+    }
+    if (r->route.sandbox_id == NULL || r->route.port == 0 || !sg_router_valid_id(r->route.sandbox_id, r->route.sandbox_id_len)) {
+        sg_lifecycle_sandbox_not_found(r, pr->id);
+        return;
+    }
+    r->sandbox_id = h2o_strdup(&req->pool, pr->id, strlen(pr->id));
+    sg_ownership_sandbox(r, pr->id, on_owner, pr);
+}

@@ -1,0 +1,182 @@
+/*
+ * key-auth: authenticates the tenant key in OPEN-SANDBOX-API-KEY (what the
+ * OpenSandbox SDKs send) or `Authorization: Bearer KEY`. Keys are looked up by
+ * their SHA-256 through the gateway (config keys, then the store); answers are
+ * kept in a bounded cache (positive and negative entries, short TTLs) so that a
+ * warm key costs no store round trip. The credential header is never forwarded.
+ *
+ *   - name: key-auth
+ *     config: {cache_size: 4096, positive_ttl: 10s, negative_ttl: 2s}
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "plugin.h"
+
+typedef struct st_entry_t {
+    unsigned char hash[32];
+    int used;
+    sg_plugin_key_status_t status;
+    char tenant[129];
+    int64_t key_expires_at_ms;
+    uint64_t cached_until_ms;
+} entry_t;
+
+typedef struct st_conf_t {
+    pthread_mutex_t lock;
+    entry_t *entries;
+    size_t size; /* power of two */
+    uint64_t positive_ttl_ms, negative_ttl_ms;
+} conf_t;
+
+typedef struct st_ctx_t {
+    const sg_plugin_api_t *api;
+    sg_plugin_req_t *req;
+    conf_t *conf;
+    unsigned char hash[32];
+    int suspended;
+} ctx_t;
+
+static void *config_parse(const sg_plugin_api_t *api, sg_plugin_conf_t *c)
+{
+    int64_t size = 4096;
+    uint64_t pos = 10000, neg = 2000;
+    if (api->conf_int(c, "cache_size", &size) < 0 || api->conf_duration_ms(c, "positive_ttl", &pos) < 0 ||
+        api->conf_duration_ms(c, "negative_ttl", &neg) < 0)
+        return NULL;
+    if (size < 16 || size > (1 << 24)) {
+        api->conf_error(c, "cache_size", "must be between 16 and 16777216");
+        return NULL;
+    }
+    conf_t *conf = calloc(1, sizeof(*conf));
+    for (conf->size = 16; conf->size < (size_t)size; conf->size *= 2)
+        ;
+    conf->entries = calloc(conf->size, sizeof(*conf->entries));
+    conf->positive_ttl_ms = pos;
+    conf->negative_ttl_ms = neg;
+    pthread_mutex_init(&conf->lock, NULL);
+    return conf;
+}
+
+static void config_free(void *p)
+{
+    conf_t *conf = p;
+    pthread_mutex_destroy(&conf->lock);
+    free(conf->entries);
+    free(conf);
+}
+
+static entry_t *slot_of(conf_t *conf, const unsigned char *hash)
+{
+    size_t idx;
+    memcpy(&idx, hash, sizeof(idx)); /* the hash is uniformly distributed */
+    return conf->entries + (idx & (conf->size - 1));
+}
+
+/* copies a live cache entry into *out; returns 1 on a hit */
+static int cache_get(conf_t *conf, const unsigned char *hash, uint64_t now, entry_t *out)
+{
+    int hit = 0;
+    pthread_mutex_lock(&conf->lock);
+    entry_t *e = slot_of(conf, hash);
+    if (e->used && e->cached_until_ms > now && memcmp(e->hash, hash, 32) == 0) {
+        *out = *e;
+        hit = 1;
+    }
+    pthread_mutex_unlock(&conf->lock);
+    return hit;
+}
+
+static void cache_put(conf_t *conf, const unsigned char *hash, sg_plugin_key_status_t st, sg_plugin_str_t tenant,
+                      int64_t key_expires_at_ms, uint64_t now)
+{
+    if (st == SG_PLUGIN_KEY_STORE_ERROR || tenant.len >= sizeof(((entry_t *)0)->tenant))
+        return;
+    pthread_mutex_lock(&conf->lock);
+    entry_t *e = slot_of(conf, hash); /* a collision evicts: the cache stays bounded */
+    memcpy(e->hash, hash, 32);
+    e->used = 1;
+    e->status = st;
+    memcpy(e->tenant, tenant.base, tenant.len);
+    e->tenant[tenant.len] = '\0';
+    e->key_expires_at_ms = key_expires_at_ms;
+    e->cached_until_ms = now + (st == SG_PLUGIN_KEY_VALID ? conf->positive_ttl_ms : conf->negative_ttl_ms);
+    pthread_mutex_unlock(&conf->lock);
+}
+
+/* applies a lookup result; returns SG_PLUGIN_CONTINUE or SG_PLUGIN_RESPONDED */
+static sg_plugin_status_t apply(const sg_plugin_api_t *api, sg_plugin_req_t *req, sg_plugin_key_status_t st, const char *tenant,
+                                size_t tenant_len)
+{
+    switch (st) {
+    case SG_PLUGIN_KEY_VALID:
+        if (api->req_set_tenant(req, tenant, tenant_len) == 0)
+            return SG_PLUGIN_CONTINUE;
+        api->log(SG_PLUGIN_LOG_WARN, "key-auth: a valid key names tenant '%.*s', which is not defined", (int)tenant_len, tenant);
+        api->respond_error(req, 401, "INVALID_API_KEY", "Invalid API key.");
+        return SG_PLUGIN_RESPONDED;
+    case SG_PLUGIN_KEY_EXPIRED:
+        api->respond_error(req, 401, "INVALID_API_KEY", "The API key has expired.");
+        return SG_PLUGIN_RESPONDED;
+    case SG_PLUGIN_KEY_STORE_ERROR:
+        api->respond_error(req, 503, "GATEWAY::STORE_UNAVAILABLE", "cannot verify the API key: the state store is unavailable");
+        return SG_PLUGIN_RESPONDED;
+    default:
+        api->respond_error(req, 401, "INVALID_API_KEY", "Invalid API key.");
+        return SG_PLUGIN_RESPONDED;
+    }
+}
+
+static void on_lookup(void *data, sg_plugin_key_status_t st, sg_plugin_str_t tenant, int64_t expires_at_ms)
+{
+    ctx_t *ctx = data;
+    const sg_plugin_api_t *api = ctx->api;
+    uint64_t now = api->now_ms(ctx->req);
+    cache_put(ctx->conf, ctx->hash, st, tenant, expires_at_ms, now);
+    sg_plugin_status_t result = apply(api, ctx->req, st, tenant.base, tenant.len);
+    api->resume(ctx->req, result);
+}
+
+static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t *req, void *p, void *c)
+{
+    conf_t *conf = p;
+    ctx_t *ctx = c;
+    sg_plugin_str_t key = {NULL, 0}, auth;
+    if (api->req_header(req, "open-sandbox-api-key", 20, &key) && key.len != 0) {
+        api->req_strip_header(req, "open-sandbox-api-key", 20);
+    } else if (api->req_header(req, "authorization", 13, &auth) && auth.len > 7 &&
+               (memcmp(auth.base, "Bearer ", 7) == 0 || memcmp(auth.base, "bearer ", 7) == 0)) {
+        key.base = auth.base + 7;
+        key.len = auth.len - 7;
+        api->req_strip_header(req, "authorization", 13);
+    }
+    if (key.base == NULL || key.len == 0) {
+        api->respond_error(req, 401, "MISSING_API_KEY",
+                           "Authentication credentials are missing. Provide the OPEN-SANDBOX-API-KEY header.");
+        return SG_PLUGIN_RESPONDED;
+    }
+    ctx->api = api;
+    ctx->req = req;
+    ctx->conf = conf;
+    api->sha256(key.base, key.len, ctx->hash);
+
+    entry_t e;
+    uint64_t now = api->now_ms(req);
+    if (cache_get(conf, ctx->hash, now, &e)) {
+        sg_plugin_key_status_t st = e.status;
+        if (st == SG_PLUGIN_KEY_VALID && e.key_expires_at_ms != 0 && (uint64_t)e.key_expires_at_ms <= now)
+            st = SG_PLUGIN_KEY_EXPIRED;
+        return apply(api, req, st, e.tenant, strlen(e.tenant));
+    }
+    api->key_lookup(req, ctx->hash, on_lookup, ctx);
+    return SG_PLUGIN_SUSPENDED;
+}
+
+const sg_plugin_t sg_plugin_key_auth = {
+    .abi_version = SG_PLUGIN_ABI_VERSION,
+    .name = "key-auth",
+    .ctx_size = sizeof(ctx_t),
+    .config_parse = config_parse,
+    .config_free = config_free,
+    .on_request = on_request,
+};
