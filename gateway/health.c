@@ -9,6 +9,9 @@
 #include <string.h>
 #include "backend.h"
 #include "health.h"
+#include "lifecycle.h"
+#include "reconcile.h"
+#include "store.h"
 #include "httpclient.h"
 #include "log.h"
 #include "server.h"
@@ -100,6 +103,9 @@ static void *health_main(void *arg)
     } state_t;
     state_t **state = NULL;
     size_t num_state = 0;
+    sg_store_t *store = sg_store_open(&hloop);
+    int reconciling = 0;
+    uint64_t next_reconcile = h2o_now(loop) + 2000;
 
     while (!__atomic_load_n(&stop_requested, __ATOMIC_RELAXED)) {
         sg_config_t *conf = sg_server_current_config();
@@ -122,12 +128,16 @@ static void *health_main(void *arg)
                 start_check(conf, be, &state[j]->in_progress);
             }
         }
+        if (sg_lifecycle_tenancy_enabled(conf) && !reconciling && now >= next_reconcile) {
+            next_reconcile = now + conf->lifecycle.reconcile_interval_ms;
+            sg_reconcile_start(&hloop, store, conf, &reconciling);
+        }
         sg_config_release(conf);
         h2o_evloop_run(loop, 50);
     }
     /* let running checks finish or time out so nothing leaks */
     for (int tries = 0; tries != 200; ++tries) {
-        int busy = 0;
+        int busy = reconciling;
         for (size_t k = 0; k != num_state; ++k)
             busy |= state[k]->in_progress;
         if (!busy)
@@ -139,6 +149,7 @@ static void *health_main(void *arg)
         free(state[k]);
     }
     free(state);
+    sg_store_close(store);
     sg_loop_dispose(&hloop);
     h2o_evloop_destroy(loop);
     sg_loop_park_thread();

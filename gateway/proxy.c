@@ -164,13 +164,17 @@ static void on_ws_upgrade_complete(void *data, h2o_socket_t *sock, size_t reqsiz
     free(info);
 }
 
-static void copy_response_headers(h2o_req_t *req, h2o_header_t *headers, size_t n, int keep_upgrade)
+static void copy_response_headers(sg_request_t *r, h2o_header_t *headers, size_t n, int keep_upgrade)
 {
+    h2o_req_t *req = r->req;
     h2o_iovec_t connection = sg_headers_connection(&req->pool, headers, n);
     for (size_t i = 0; i != n; ++i) {
         h2o_iovec_t name = *headers[i].name;
         if (sg_headers_is_hop_by_hop(name, connection) || h2o_memis(name.base, name.len, H2O_STRLIT("content-length")) ||
             h2o_memis(name.base, name.len, H2O_STRLIT("date")) || h2o_memis(name.base, name.len, H2O_STRLIT("server")))
+            continue;
+        /* the gateway's request id (the one it sent upstream) is the one the client gets */
+        if (r->request_id.len != 0 && h2o_memis(name.base, name.len, H2O_STRLIT("x-request-id")))
             continue;
         h2o_iovec_t value = h2o_strdup(&req->pool, headers[i].value.base, headers[i].value.len);
         if (h2o_iovec_is_token(headers[i].name)) {
@@ -253,12 +257,12 @@ static int on_head(sg_httpclient_t *c, const char *err, int status, h2o_header_t
         info->timeout = sg_loop_timeout(&r->thread->loop, r->config->limits.websocket_idle_timeout_ms);
         self->client = NULL;
         finish_backend(self);
-        copy_response_headers(req, headers, num_headers, 1);
+        copy_response_headers(r, headers, num_headers, 1);
         sg_pipeline_response_headers(r);
         h2o_http1_upgrade(req, NULL, 0, on_ws_upgrade_complete, info);
         return 0;
     }
-    copy_response_headers(req, headers, num_headers, 0);
+    copy_response_headers(r, headers, num_headers, 0);
     req->res.content_length = c->content_length;
     h2o_start_response(req, &self->super);
     return 0;
