@@ -1,0 +1,102 @@
+# Thin wrapper around the scripts and CMake. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Node test files (*.test.js, any depth). Listed explicitly instead of passing
+# directories to `node --test`: directory arguments recurse on Node 20 but are
+# treated as glob patterns by Node >= 21, and a missing directory is an error.
+find_tests = $(shell find $(1) -name node_modules -prune -o -type f -name '*.test.js' -print 2>/dev/null | LC_ALL=C sort)
+NODE_TEST := node --test --test-concurrency=1
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+FORMAT_DIRS := gateway lua-free-plugins tests/unit
+
+.PHONY: all help deps deps-bench build asan unit unit-asan test test-node test-node-asan demo bench format format-check clean distclean
+
+all: build
+
+help:
+	@echo "make deps         install missing Debian packages and tests/node_modules"
+	@echo "make build        Release build into $(BUILD_DIR)/"
+	@echo "make asan         ASan+UBSan (Debug, clang) build into $(ASAN_DIR)/"
+	@echo "make unit         C unit tests (ctest) of $(BUILD_DIR)/"
+	@echo "make test         deps, build, asan, unit tests, Node tests, integration tests under ASan"
+	@echo "make demo         run the demo (two simulators + sandgate, TLS) in the foreground"
+	@echo "make bench        benchmark sandgate against nginx and haproxy -> bench/RESULTS.md"
+	@echo "make format       clang-format -i the C sources (format-check: verify only)"
+	@echo "make clean        remove build directories and generated files"
+
+deps:
+	scripts/install-deps.sh
+
+deps-bench:
+	scripts/install-deps.sh --bench
+
+build:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+# The compiler is looked up when the recipe runs (clang may have just been
+# installed by `make deps`). Fall back to the default compiler without clang.
+asan:
+	cc="$$(command -v clang || true)"; \
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSG_SANITIZE=ON $${cc:+-DCMAKE_C_COMPILER=$$cc}
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+
+unit: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure
+
+unit-asan: asan
+	$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure
+
+# Simulator tests and integration tests against the Release binary.
+test-node:
+	files="$(call find_tests,tests/sim tests/integration)"; \
+	if [ -z "$$files" ]; then echo "no *.test.js under tests/sim or tests/integration" >&2; exit 1; fi; \
+	SANDGATE_BIN="$(CURDIR)/$(BUILD_DIR)/sandgate" $(NODE_TEST) $$files
+
+# Integration tests again against the sanitizer binary.
+test-node-asan:
+	files="$(call find_tests,tests/integration)"; \
+	if [ -z "$$files" ]; then echo "no *.test.js under tests/integration" >&2; exit 1; fi; \
+	SANDGATE_BIN="$(CURDIR)/$(ASAN_DIR)/sandgate" $(ASAN_ENV) $(NODE_TEST) $$files
+
+# Sequential on purpose (also under make -j): each step needs the previous one.
+test:
+	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory asan
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory unit-asan
+	$(MAKE) --no-print-directory test-node
+	$(MAKE) --no-print-directory test-node-asan
+
+demo:
+	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory build
+	scripts/demo.sh
+
+bench:
+	$(MAKE) --no-print-directory deps-bench
+	$(MAKE) --no-print-directory build
+	bench/run.sh
+
+format:
+	files="$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null; ls *.c *.h 2>/dev/null || true)"; \
+	if [ -n "$$files" ]; then clang-format -i $$files; fi
+
+format-check:
+	files="$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null; ls *.c *.h 2>/dev/null || true)"; \
+	if [ -n "$$files" ]; then clang-format --dry-run --Werror $$files; fi
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) bench/out .demo
+
+distclean: clean
+	rm -rf tests/node_modules

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# sandgate demo, in the foreground: two simulated OpenSandbox servers behind one
+# sandgate TLS endpoint. Ctrl-C stops everything this script started.
+#
+# Usage: scripts/demo.sh            (or: make demo)
+#
+# Files go to .demo/ (certificates, rendered config, logs, env file).
+# Environment: SANDGATE_BIN (default build/sandgate), DEMO_PUBLIC_PORT
+# (first port tried for TLS, default 8443), DEMO_ADMIN_PORT (default 9901),
+# DEMO_SIM_PORT (first port tried for the simulators, default 18081).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+DEMO_DIR="$ROOT/.demo"
+CERT_DIR="$DEMO_DIR/certs"
+TEMPLATE="$ROOT/conf/demo.yaml.in"
+CONF="$DEMO_DIR/demo.yaml"
+SANDGATE_BIN="${SANDGATE_BIN:-$ROOT/build/sandgate}"
+SIMULATOR="$ROOT/tests/simulator/server.js"
+
+log() { echo "demo: $*"; }
+die() {
+    echo "demo: error: $*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- checks
+[ -x "$SANDGATE_BIN" ] || die "$SANDGATE_BIN not found: run 'make build' (or 'make demo')"
+[ -f "$SIMULATOR" ] || die "$SIMULATOR not found"
+[ -f "$TEMPLATE" ] || die "$TEMPLATE not found"
+for cmd in node curl openssl awk; do
+    command -v "$cmd" >/dev/null || die "'$cmd' not found: run scripts/install-deps.sh"
+done
+[ -d "$ROOT/tests/node_modules" ] || die "tests/node_modules missing: run scripts/install-deps.sh"
+
+# ---------------------------------------------------------------- processes
+pids=()
+names=()
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ "${#pids[@]}" -gt 0 ]; then
+        log "stopping ${names[*]}"
+        local i
+        for i in "${!pids[@]}"; do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+        for _ in $(seq 50); do
+            local alive=0
+            for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null && alive=1; done
+            [ "$alive" -eq 0 ] && break
+            sleep 0.1
+        done
+        for i in "${!pids[@]}"; do kill -KILL "${pids[$i]}" 2>/dev/null || true; done
+        wait 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# port_in_use PORT: something listens on TCP PORT (any address, v4 or v6).
+port_in_use() {
+    local hex
+    hex="$(printf '%04X' "$1")"
+    awk -v h="$hex" 'FNR > 1 { n = split($2, a, ":"); if (a[n] == h && $4 == "0A") found = 1 } END { exit !found }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# free_port START [EXCLUDED...]: first port >= START nobody listens on.
+free_port() {
+    local p="$1" x
+    shift
+    while [ "$p" -lt 65535 ]; do
+        local taken=0
+        for x in "$@"; do [ "$x" = "$p" ] && taken=1; done
+        if [ "$taken" -eq 0 ] && ! port_in_use "$p"; then
+            echo "$p"
+            return 0
+        fi
+        p=$((p + 1))
+    done
+    return 1
+}
+
+rand_hex() { openssl rand -hex "$1"; }
+
+# start_sim NAME PORT KEY: starts a simulator; sets SIM_PORT to the port it
+# reports in its {"event":"listening",...} line.
+start_sim() {
+    local name="$1" port="$2" key="$3" out="$DEMO_DIR/$1.log" line="" pid
+    : >"$out"
+    node "$SIMULATOR" --port "$port" --api-key "$key" --name "$name" >"$out" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    names+=("$name")
+    for _ in $(seq 100); do
+        line="$(grep -m1 -E '"event" *: *"listening"' "$out" || true)"
+        [ -n "$line" ] && break
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$out" >&2
+            die "simulator $name exited (log: $out)"
+        fi
+        sleep 0.1
+    done
+    [ -n "$line" ] || die "simulator $name did not report listening within 10s (log: $out)"
+    SIM_PORT="$(sed -E 's/.*"port" *: *([0-9]+).*/\1/' <<<"$line")"
+}
+
+# render TEMPLATE OUT NAME=VALUE...: replaces every @NAME@; fails on leftovers.
+render() {
+    local tpl="$1" out="$2" content kv
+    shift 2
+    content="$(cat "$tpl")"
+    shopt -u patsub_replacement 2>/dev/null || true
+    for kv in "$@"; do
+        content="${content//"@${kv%%=*}@"/"${kv#*=}"}"
+    done
+    if grep -qE '@[A-Z0-9_]+@' <<<"$content"; then
+        die "unreplaced placeholders in $tpl: $(grep -oE '@[A-Z0-9_]+@' <<<"$content" | sort -u | tr '\n' ' ')"
+    fi
+    printf '%s\n' "$content" >"$out"
+}
+
+# ---------------------------------------------------------------- main
+mkdir -p "$DEMO_DIR"
+"$ROOT/scripts/gen-certs.sh" "$CERT_DIR" >/dev/null
+log "certificates in $CERT_DIR"
+
+
+key_a="sim-a-$(rand_hex 16)"
+key_b="sim-b-$(rand_hex 16)"
+start_sim sim-a "$(free_port "${DEMO_SIM_PORT:-18081}")" "$key_a"
+port_a="$SIM_PORT"
+start_sim sim-b "$(free_port "${DEMO_SIM_PORT:-18081}" "$port_a")" "$key_b"
+port_b="$SIM_PORT"
+log "simulators: sim-a on 127.0.0.1:$port_a, sim-b on 127.0.0.1:$port_b"
+
+public_port="$(free_port "${DEMO_PUBLIC_PORT:-8443}" "$port_a" "$port_b")"
+admin_port="$(free_port "${DEMO_ADMIN_PORT:-9901}" "$port_a" "$port_b" "$public_port")"
+
+admin_key="sgadm_$(rand_hex 24)"
+admin_hash="$("$SANDGATE_BIN" hash-key "$admin_key")" || die "'$SANDGATE_BIN hash-key' failed"
+[[ "$admin_hash" =~ ^sha256:[0-9a-f]{64}$ ]] || die "unexpected output of 'sandgate hash-key': $admin_hash"
+
+render "$TEMPLATE" "$CONF" \
+    PUBLIC_PORT="$public_port" ADMIN_PORT="$admin_port" ADMIN_KEY_HASH="$admin_hash" \
+    CERT_DIR="$CERT_DIR" DEMO_DIR="$DEMO_DIR" \
+    BACKEND_A_PORT="$port_a" BACKEND_A_KEY="$key_a" \
+    BACKEND_B_PORT="$port_b" BACKEND_B_KEY="$key_b"
+chmod 600 "$CONF" # holds the backend api keys
+"$SANDGATE_BIN" -t -c "$CONF" || die "$CONF does not validate (see above)"
+log "config: $CONF"
+
+: >"$DEMO_DIR/sandgate.log"
+"$SANDGATE_BIN" -c "$CONF" >>"$DEMO_DIR/sandgate.log" 2>&1 &
+sandgate_pid=$!
+pids+=("$sandgate_pid")
+names+=(sandgate)
+
+url="https://127.0.0.1:$public_port"
+status=000
+for _ in $(seq 100); do
+    if ! kill -0 "$sandgate_pid" 2>/dev/null; then
+        tail -n 30 "$DEMO_DIR/sandgate.log" >&2
+        die "sandgate exited during startup (log: $DEMO_DIR/sandgate.log)"
+    fi
+    status="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$CERT_DIR/ca.crt" "$url/health" || true)"
+    [ "$status" = 200 ] && break
+    sleep 0.2
+done
+[ "$status" = 200 ] || die "$url/health did not answer 200 within 20s (last: $status; log: $DEMO_DIR/sandgate.log)"
+
+cat >"$DEMO_DIR/env" <<ENV
+export SANDGATE_URL=$url
+export SANDGATE_CA=$CERT_DIR/ca.crt
+export SANDGATE_ADMIN_URL=http://127.0.0.1:$admin_port
+export SANDGATE_ADMIN_KEY=$admin_key
+# for the OpenSandbox SDKs (Node: trust the demo CA)
+export OPEN_SANDBOX_DOMAIN=127.0.0.1:$public_port
+export NODE_EXTRA_CA_CERTS=$CERT_DIR/ca.crt
+ENV
+chmod 600 "$DEMO_DIR/env"
+
+cat <<INFO
+
+sandgate demo is running (Ctrl-C stops it). Environment (also in .demo/env):
+
+SANDGATE_URL=$url
+SANDGATE_CA=$CERT_DIR/ca.crt
+SANDGATE_ADMIN_URL=http://127.0.0.1:$admin_port
+SANDGATE_ADMIN_KEY=$admin_key
+
+Try, in another shell (source .demo/env first):
+
+  # public health check over TLS
+  curl --cacert "\$SANDGATE_CA" "\$SANDGATE_URL/health"
+  # SNI: the alt.localhost certificate is served for that name
+  curl -v --cacert "\$SANDGATE_CA" --resolve alt.localhost:$public_port:127.0.0.1 https://alt.localhost:$public_port/health
+  # HTTP/2
+  curl --http2 -sI --cacert "\$SANDGATE_CA" "\$SANDGATE_URL/health"
+  # backends and their health, Prometheus metrics (admin listener)
+  curl -H "Authorization: Bearer \$SANDGATE_ADMIN_KEY" "\$SANDGATE_ADMIN_URL/admin/v1/backends"
+  curl -H "Authorization: Bearer \$SANDGATE_ADMIN_KEY" "\$SANDGATE_ADMIN_URL/metrics"
+  # lifecycle API, as the OpenSandbox SDKs call it (with a tenant key)
+  curl --cacert "\$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: \$TENANT_KEY" "\$SANDGATE_URL/v1/sandboxes"
+
+Logs: $DEMO_DIR/sandgate.log, access log $DEMO_DIR/access.log, simulators $DEMO_DIR/sim-a.log $DEMO_DIR/sim-b.log
+INFO
+
+# Stay in the foreground until Ctrl-C or until a child exits.
+while :; do
+    for i in "${!pids[@]}"; do
+        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+            wait "${pids[$i]}" 2>/dev/null && rc=0 || rc=$?
+            die "${names[$i]} exited (status $rc); see the logs in $DEMO_DIR"
+        fi
+    done
+    sleep 1
+done
