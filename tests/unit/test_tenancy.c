@@ -1,0 +1,183 @@
+/*
+ * Tenancy building blocks: policy checks, quantity/time parsing, key lookup,
+ * label pinning, lifecycle route parsing, URL encoding.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "lifecycle_route.h"
+#include "tenant.h"
+#include "test.h"
+#include "urlenc.h"
+
+static int check(const sg_tenant_t *t, const char *body, const char **code, sg_create_request_t *out)
+{
+    char msg[512];
+    json_t *j = json_loads(body, 0, NULL);
+    int st = sg_tenant_check_create(t, j, out, code, msg, sizeof(msg));
+    json_decref(j);
+    return st;
+}
+
+static void test_policy(void)
+{
+    char *images[] = {"python:*", "ubuntu:22.04"};
+    sg_tenant_t t = {.id = "a", .policy = {.allowed_images = images, .num_allowed_images = 2, .max_timeout_s = 3600,
+                                           .allow_manual_cleanup = 0, .max_cpu_millis = 2000, .max_memory_mb = 4096}};
+    const char *code = NULL;
+    sg_create_request_t out;
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3.11\"},\"timeout\":600,\"resourceLimits\":{\"cpu\":\"500m\",\"memory\":\"512Mi\"}}",
+                    &code, &out),
+              0);
+    CHECK_INT(out.timeout_s, 600);
+    CHECK_INT(out.cpu_millis, 500);
+    CHECK_INT(out.memory_mb, 512);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"nginx\"},\"timeout\":600}", &code, &out), 403);
+    CHECK(strcmp(code, "GATEWAY::IMAGE_NOT_ALLOWED") == 0);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":3601}", &code, &out), 403);
+    CHECK(strcmp(code, "GATEWAY::TIMEOUT_TOO_LONG") == 0);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"}}", &code, &out), 403);
+    CHECK(strcmp(code, "GATEWAY::MANUAL_CLEANUP_NOT_ALLOWED") == 0);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":null}", &code, &out), 403);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":60,\"resourceLimits\":{\"cpu\":\"2.5\"}}", &code, &out), 403);
+    CHECK(strcmp(code, "GATEWAY::CPU_LIMIT_EXCEEDED") == 0);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":60,\"resourceLimits\":{\"memory\":\"5Gi\"}}", &code, &out), 403);
+    CHECK(strcmp(code, "GATEWAY::MEMORY_LIMIT_EXCEEDED") == 0);
+    /* malformed */
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":\"abc\"}", &code, &out), 400);
+    CHECK_INT(check(&t, "{\"timeout\":60}", &code, &out), 400);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"snapshotId\":\"s\",\"timeout\":60}", &code, &out), 400);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":60,\"resourceLimits\":{\"cpu\":5}}", &code, &out), 400);
+    CHECK_INT(check(&t, "[1,2]", &code, &out), 400);
+    /* snapshots skip the image policy */
+    {
+        /* out's strings point into the parsed body: keep it alive while checking them */
+        char msg[256];
+        json_t *j = json_loads("{\"snapshotId\":\"snap-1\",\"timeout\":60}", 0, NULL);
+        CHECK_INT(sg_tenant_check_create(&t, j, &out, &code, msg, sizeof(msg)), 0);
+        CHECK(out.image == NULL && out.snapshot_id != NULL && strcmp(out.snapshot_id, "snap-1") == 0);
+        json_decref(j);
+    }
+    t.policy.allow_manual_cleanup = 1;
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"ubuntu:22.04\"}}", &code, &out), 0);
+    CHECK_INT(out.timeout_s, 0);
+}
+
+static void test_quantities(void)
+{
+    uint64_t v = 0;
+    int64_t ms = 0;
+    CHECK(sg_parse_cpu_millis("500m", &v) == 0 && v == 500);
+    CHECK(sg_parse_cpu_millis("2", &v) == 0 && v == 2000);
+    CHECK(sg_parse_cpu_millis("1.5", &v) == 0 && v == 1500);
+    CHECK(sg_parse_cpu_millis("x", &v) != 0);
+    CHECK(sg_parse_cpu_millis("2cores", &v) != 0);
+    CHECK(sg_parse_memory_mb("512Mi", &v) == 0 && v == 512);
+    CHECK(sg_parse_memory_mb("1Gi", &v) == 0 && v == 1024);
+    CHECK(sg_parse_memory_mb("1G", &v) == 0 && v == 954);
+    CHECK(sg_parse_memory_mb("1048576", &v) == 0 && v == 1);
+    CHECK(sg_parse_memory_mb("12Qi", &v) != 0);
+    CHECK(sg_parse_rfc3339_ms("1970-01-01T00:00:01Z", &ms) == 0 && ms == 1000);
+    CHECK(sg_parse_rfc3339_ms("2026-11-24T00:00:00.250Z", &ms) == 0 && ms == 1795478400250LL);
+    CHECK(sg_parse_rfc3339_ms("1970-01-01T01:00:00+01:00", &ms) == 0 && ms == 0);
+    CHECK(sg_parse_rfc3339_ms("yesterday", &ms) != 0);
+    CHECK(sg_parse_rfc3339_ms("1970-01-01T00:00:01", &ms) != 0);
+}
+
+static void test_keys_and_labels(void)
+{
+    sg_tenant_key_t ka = {.name = "k"}, kb = {.name = "k"};
+    sg_keyhash_compute("alpha", 5, ka.hash);
+    sg_keyhash_compute("beta", 4, kb.hash);
+    sg_tenant_t tenants[2] = {{.id = "a", .keys = &ka, .num_keys = 1}, {.id = "b", .keys = &kb, .num_keys = 1}};
+    unsigned char h[32];
+    const sg_tenant_key_t *key = NULL;
+    sg_keyhash_compute("beta", 4, h);
+    const sg_tenant_t *t = sg_tenant_find_key(tenants, 2, h, &key);
+    CHECK(t == tenants + 1 && key == &kb);
+    sg_keyhash_compute("gamma", 5, h);
+    CHECK(sg_tenant_find_key(tenants, 2, h, &key) == NULL);
+
+    char *vals[] = {"docker", "gvisor"};
+    sg_label_selector_t sel = {.key = "runtime", .values = vals, .num_values = 2};
+    sg_tenant_t pinned = {.id = "p", .backend_labels = &sel, .num_backend_labels = 1};
+    const char *k1[] = {"runtime"}, *v1[] = {"gvisor"}, *v2[] = {"kata"};
+    CHECK(sg_tenant_backend_allowed(&pinned, k1, v1, 1));
+    CHECK(!sg_tenant_backend_allowed(&pinned, k1, v2, 1));
+    CHECK(!sg_tenant_backend_allowed(&pinned, NULL, NULL, 0));
+    CHECK(sg_tenant_backend_allowed(tenants, NULL, NULL, 0));
+}
+
+static sg_lc_route_t route(const char *method, const char *path)
+{
+    sg_lc_route_t r;
+    sg_lc_route_parse(method, strlen(method), path, strlen(path), &r);
+    return r;
+}
+
+static void test_routes(void)
+{
+    CHECK_INT(route("GET", "/v1/sandboxes").op, SG_LC_LIST_SANDBOXES);
+    CHECK_INT(route("GET", "/v1/sandboxes?state=Running&page=2").op, SG_LC_LIST_SANDBOXES);
+    CHECK_INT(route("POST", "/v1/sandboxes").op, SG_LC_CREATE_SANDBOX);
+    CHECK_INT(route("PUT", "/v1/sandboxes").op, SG_LC_METHOD_NOT_ALLOWED);
+    sg_lc_route_t r = route("GET", "/v1/sandboxes/abc-1");
+    CHECK_INT(r.op, SG_LC_GET_SANDBOX);
+    CHECK(r.id_len == 5 && memcmp(r.id, "abc-1", 5) == 0 && r.id_valid);
+    CHECK_INT(route("DELETE", "/v1/sandboxes/abc").op, SG_LC_DELETE_SANDBOX);
+    CHECK_INT(route("PATCH", "/v1/sandboxes/abc/metadata").op, SG_LC_PATCH_METADATA);
+    CHECK_INT(route("POST", "/v1/sandboxes/abc/pause").op, SG_LC_PAUSE);
+    CHECK_INT(route("POST", "/v1/sandboxes/abc/resume").op, SG_LC_RESUME);
+    CHECK_INT(route("POST", "/v1/sandboxes/abc/renew-expiration").op, SG_LC_RENEW);
+    CHECK_INT(route("POST", "/v1/sandboxes/abc/snapshots").op, SG_LC_CREATE_SNAPSHOT);
+    CHECK_INT(route("GET", "/v1/sandboxes/abc/pause").op, SG_LC_METHOD_NOT_ALLOWED);
+    r = route("GET", "/v1/sandboxes/abc/endpoints/44772?use_server_proxy=true");
+    CHECK_INT(r.op, SG_LC_ENDPOINT);
+    CHECK_INT(r.port, 44772);
+    CHECK_INT(route("GET", "/v1/sandboxes/abc/endpoints/0").op, SG_LC_UNKNOWN);
+    CHECK_INT(route("GET", "/v1/sandboxes/abc/endpoints/65536").op, SG_LC_UNKNOWN);
+    CHECK_INT(route("GET", "/v1/sandboxes/abc/diagnostics/logs").op, SG_LC_DIAGNOSTICS);
+    CHECK_INT(route("GET", "/v1/sandboxes/abc/diagnostics/events").op, SG_LC_DIAGNOSTICS);
+    CHECK_INT(route("GET", "/v1/sandboxes/abc/diagnostics/other").op, SG_LC_UNKNOWN);
+    CHECK_INT(route("GET", "/v1/snapshots").op, SG_LC_LIST_SNAPSHOTS);
+    CHECK_INT(route("GET", "/v1/snapshots/s1").op, SG_LC_GET_SNAPSHOT);
+    CHECK_INT(route("DELETE", "/v1/snapshots/s1").op, SG_LC_DELETE_SNAPSHOT);
+    CHECK_INT(route("GET", "/v1/other").op, SG_LC_UNKNOWN);
+    CHECK_INT(route("GET", "/v2/sandboxes").op, SG_LC_UNKNOWN);
+    /* ids that cannot exist are flagged, the route still parses (answered 404 like an unknown id) */
+    r = route("GET", "/v1/sandboxes/a%2Fb");
+    CHECK_INT(r.op, SG_LC_GET_SANDBOX);
+    CHECK(!r.id_valid);
+    CHECK(!route("GET", "/v1/sandboxes/..").id_valid);
+    CHECK(!route("GET", "/v1/sandboxes/\xc3\xa9t\xc3\xa9").id_valid);
+    CHECK(sg_lc_op_is_sandbox_scoped(SG_LC_DIAGNOSTICS) && !sg_lc_op_is_sandbox_scoped(SG_LC_GET_SNAPSHOT));
+}
+
+static void test_urlenc(void)
+{
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    h2o_iovec_t v = sg_url_decode(&pool, H2O_STRLIT("a%3Db%26c+d"), 1);
+    CHECK(v.base != NULL && strcmp(v.base, "a=b&c d") == 0);
+    CHECK(sg_url_decode(&pool, H2O_STRLIT("%4"), 0).base == NULL);
+    CHECK(sg_url_decode(&pool, H2O_STRLIT("%zz"), 0).base == NULL);
+    v = sg_url_encode(&pool, H2O_STRLIT("sandgate.io/tenant=a b"));
+    CHECK(strcmp(v.base, "sandgate.io%2Ftenant%3Da%20b") == 0);
+    const char *q = "state=Running&&metadata=x%3D1&flag", *p = q, *end = q + strlen(q);
+    h2o_iovec_t name, value;
+    CHECK(sg_query_next(&p, end, &name, &value) && name.len == 5 && value.len == 7);
+    CHECK(sg_query_next(&p, end, &name, &value) && h2o_memis(name.base, name.len, H2O_STRLIT("metadata")) && value.len == 5);
+    CHECK(sg_query_next(&p, end, &name, &value) && name.len == 4 && value.base == NULL);
+    CHECK(!sg_query_next(&p, end, &name, &value));
+    h2o_mem_clear_pool(&pool);
+}
+
+int main(void)
+{
+    test_policy();
+    test_quantities();
+    test_keys_and_labels();
+    test_routes();
+    test_urlenc();
+    return TEST_DONE();
+}
