@@ -42,7 +42,7 @@ static int parse_address(const char *s, int passive, struct sockaddr_storage *ss
     const char *p = colon != NULL ? colon + 1 : s;
     char *end;
     long portnum = strtol(p, &end, 10);
-    if (*p == '\0' || *end != '\0' || portnum < 0 || portnum > 65535) {
+    if (*p < '0' || *p > '9' || *end != '\0' || portnum < 0 || portnum > 65535 || (!passive && portnum == 0)) {
         snprintf(err, errlen, "malformed address '%s' (expected host:port)", s);
         return -1;
     }
@@ -61,6 +61,7 @@ static int parse_address(const char *s, int passive, struct sockaddr_storage *ss
 
 static void parse_tls(sg_yaml_t *y, yaml_node_t *tls, sg_listener_conf_t *l)
 {
+    size_t errors_before = y->num_errors;
     yaml_node_t *certs = sg_yaml_get(y, tls, "certificates");
     const char *minv = "TLSv1.2";
     if (!sg_yaml_is_seq(certs) || sg_yaml_seq_len(certs) == 0) {
@@ -89,10 +90,12 @@ static void parse_tls(sg_yaml_t *y, yaml_node_t *tls, sg_listener_conf_t *l)
         sg_yaml_error(y, sg_yaml_get(y, tls, "min_version"), "min_version must be TLSv1.2 or TLSv1.3, got '%s'", minv);
     }
     sg_yaml_check_unknown(y, tls, "tls");
-    if (y->num_errors == 0) {
+    if (y->num_errors == errors_before) {
+        /* errors elsewhere do not hide a certificate that cannot be loaded */
         char err[512];
-        if ((l->ssl_ctx = sg_tls_server_ctx_new(l, err, sizeof(err))) == NULL)
-            sg_yaml_error(y, tls, "%s", err);
+        size_t failed = 0;
+        if ((l->ssl_ctx = sg_tls_server_ctx_new(l, err, sizeof(err), &failed)) == NULL)
+            sg_yaml_error(y, failed < sg_yaml_seq_len(certs) ? sg_yaml_seq_at(y, certs, failed) : tls, "%s", err);
     }
 }
 

@@ -24,7 +24,10 @@ typedef struct st_sg_hashmap_t {
     size_t size;
 } sg_hashmap_t;
 
-#define SG_HASHMAP_INITIALIZER {NULL, 0, 0}
+#define SG_HASHMAP_INITIALIZER                                                                                                     \
+    {                                                                                                                              \
+        NULL, 0, 0                                                                                                                 \
+    }
 
 /* Frees the table (not the values); the map is empty and usable afterwards. */
 void sg_hashmap_dispose(sg_hashmap_t *m);

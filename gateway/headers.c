@@ -1,4 +1,5 @@
 #include <string.h>
+#include <strings.h>
 #include "headers.h"
 
 static const char *const hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
@@ -62,7 +63,7 @@ static int is_dropped(const sg_upstream_head_t *h, h2o_iovec_t name, h2o_iovec_t
         if (h2o_memis(name.base, name.len, h->strip[i].base, h->strip[i].len))
             return 1;
     for (size_t i = 0; i != h->num_extra; ++i)
-        if (h2o_lcstris(name.base, name.len, h->extra[i].name->base, h->extra[i].name->len))
+        if (name.len == h->extra[i].name->len && strncasecmp(name.base, h->extra[i].name->base, name.len) == 0)
             return 1;
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/time.h>
 #include "log.h"
@@ -95,7 +96,7 @@ static void put_header(h2o_mem_pool_t *pool, void *_vec, const char *name, size_
     h2o_header_t *h = NULL;
     if (replace) {
         for (size_t i = 0; i != vec->size; ++i)
-            if (h2o_lcstris(vec->entries[i].name->base, vec->entries[i].name->len, name, name_len))
+            if (vec->entries[i].name->len == name_len && strncasecmp(vec->entries[i].name->base, name, name_len) == 0)
                 h = vec->entries + i;
     }
     if (h == NULL) {

@@ -4,12 +4,12 @@
 #include "redis_evloop.h"
 
 typedef struct st_adapter_t {
-    redisAsyncContext *ac; /* NULL once hiredis cleaned up */
-    h2o_socket_t *sock;    /* on a dup of ac->c.fd */
-    unsigned reading : 1;      /* hiredis wants readability */
-    unsigned want_write : 1;   /* hiredis wants writability */
-    unsigned write_armed : 1;  /* an h2o write notification is pending */
-    unsigned in_handler : 1;   /* inside on_readable / on_writable */
+    redisAsyncContext *ac;    /* NULL once hiredis cleaned up */
+    h2o_socket_t *sock;       /* on a dup of ac->c.fd */
+    unsigned reading : 1;     /* hiredis wants readability */
+    unsigned want_write : 1;  /* hiredis wants writability */
+    unsigned write_armed : 1; /* an h2o write notification is pending */
+    unsigned in_handler : 1;  /* inside on_readable / on_writable */
 } adapter_t;
 
 static void on_writable(h2o_socket_t *sock, const char *err);

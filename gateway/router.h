@@ -24,7 +24,7 @@ typedef struct st_sg_route_t {
     const char *sandbox_id;
     size_t sandbox_id_len;
     uint16_t port;
-    const char *rest; /* path sent to the sandbox, starts with '/', query included */
+    const char *rest; /* path sent to the sandbox, query included: "/x?q", or "" / "?q" meaning "/" */
     size_t rest_len;
 } sg_route_t;
 

@@ -43,6 +43,7 @@ typedef struct st_redis_t {
     state_t state;
     size_t handshake_left;
     uint64_t backoff_ms;
+    int failing; /* a failure was logged as a warning since the last successful connection: log the next ones quietly */
     h2o_timeout_entry_t retry_timer;
     h2o_timeout_entry_t connect_timer;
 } redis_t;
@@ -77,6 +78,19 @@ int sg_store_redis_global_init(void)
 
 /* ---- connection ---- */
 
+/* logs a connection failure: a warning for the first since the store was last connected, debug for the repeats */
+static void log_failure(redis_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_failure(redis_t *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sg_log(r->failing ? SG_LOG_DEBUG : SG_LOG_WARN, "store: %s; retrying in %" PRIu64 " ms", msg, r->backoff_ms);
+    r->failing = 1;
+}
+
 static void schedule_retry(redis_t *r)
 {
     sg_loop_set_timer(r->store->loop, &r->retry_timer, r->backoff_ms);
@@ -90,7 +104,9 @@ static void schedule_retry(redis_t *r)
 static void drop(redis_t *r, const char *why)
 {
     redisAsyncContext *ac = r->ac;
-    sg_log(SG_LOG_WARN, "store: dropping redis connection: %s; retrying in %" PRIu64 " ms", why, r->backoff_ms);
+    if (r->state == READY)
+        r->failing = 0; /* a new incident */
+    log_failure(r, "dropping redis connection: %s", why);
     r->ac = NULL;
     r->state = DISCONNECTED;
     ac->data = NULL;
@@ -105,8 +121,10 @@ static void connection_lost(redis_t *r, const redisAsyncContext *ac)
 {
     if (r->ac != ac)
         return;
-    sg_log(SG_LOG_WARN, "store: redis connection %s: %s; retrying in %" PRIu64 " ms", r->state == READY ? "lost" : "failed",
-           ac->errstr != NULL && ac->errstr[0] != '\0' ? ac->errstr : "closed", r->backoff_ms);
+    if (r->state == READY)
+        r->failing = 0;
+    log_failure(r, "redis connection %s: %s", r->state == READY ? "lost" : "failed",
+                ac->errstr != NULL && ac->errstr[0] != '\0' ? ac->errstr : "closed");
     r->ac->data = NULL;
     r->ac = NULL;
     r->state = DISCONNECTED;
@@ -164,10 +182,12 @@ static void on_handshake_reply(redisAsyncContext *ac, void *_reply, void *privda
     h2o_timeout_unlink(&r->connect_timer);
     r->state = READY;
     r->backoff_ms = BACKOFF_MIN_MS;
+    const char *verb = r->failing ? "reconnected" : "connected";
+    r->failing = 0;
     if (sg_store__conf.unix_path != NULL)
-        sg_log(SG_LOG_INFO, "store: connected to redis unix:%s db %" PRIu64, sg_store__conf.unix_path, sg_store__conf.db);
+        sg_log(SG_LOG_INFO, "store: %s to redis unix:%s db %" PRIu64, verb, sg_store__conf.unix_path, sg_store__conf.db);
     else
-        sg_log(SG_LOG_INFO, "store: connected to redis %s:%u db %" PRIu64, sg_store__conf.host, sg_store__conf.port,
+        sg_log(SG_LOG_INFO, "store: %s to redis %s:%u db %" PRIu64, verb, sg_store__conf.host, sg_store__conf.port,
                sg_store__conf.db);
 }
 
@@ -177,12 +197,11 @@ static void connect_now(redis_t *r)
     redisAsyncContext *ac = sg_store__conf.unix_path != NULL ? redisAsyncConnectUnix(sg_store__conf.unix_path)
                                                              : redisAsyncConnect(sg_store__conf.host, sg_store__conf.port);
     if (ac == NULL || ac->err != 0) {
-        sg_log(SG_LOG_WARN, "store: cannot connect to redis: %s; retrying in %" PRIu64 " ms",
-               ac != NULL ? ac->errstr : "out of memory", r->backoff_ms);
+        log_failure(r, "cannot connect to redis: %s", ac != NULL ? ac->errstr : "out of memory");
         goto Fail;
     }
     if (sg_redis_evloop_attach(ac, r->store->loop->loop) != 0) {
-        sg_log(SG_LOG_WARN, "store: cannot watch the redis connection; retrying in %" PRIu64 " ms", r->backoff_ms);
+        log_failure(r, "cannot watch the redis connection");
         goto Fail;
     }
     ac->data = r;
@@ -385,8 +404,8 @@ static int send_step(redis_t *r, sg_store_op_t *op)
             return send_cmd(r, op, "ZRANGEBYSCORE", key(k1, "idx:sbx:expiry"), "1", n1, NULL);
         }
         for (size_t i = 0; i != op->num_ids; ++i)
-            ret |= send_cmd(r, op, "HGETALL", key(k1, "%s:%s", op->req == SG_STORE_LIST_SNAPSHOTS ? "snap" : "sbx", op->ids[i]),
-                            NULL);
+            ret |=
+                send_cmd(r, op, "HGETALL", key(k1, "%s:%s", op->req == SG_STORE_LIST_SNAPSHOTS ? "snap" : "sbx", op->ids[i]), NULL);
         return ret;
     case SG_STORE_GET_SNAPSHOT:
         return send_cmd(r, op, "HGETALL", key(k1, "snap:%s", op->id), NULL);
@@ -481,8 +500,8 @@ static int take_record(sg_store_op_t *op, const redisReply *reply, const char *i
     if (op->req == SG_STORE_GET_SNAPSHOT || op->req == SG_STORE_LIST_SNAPSHOTS) {
         sg_snapshot_rec_t rec = {{0}};
         strcpy(rec.id, id);
-        if ((ok = parse_record(reply, NULL, &rec)) && (op->req == SG_STORE_GET_SNAPSHOT || op->id[0] == '\0' ||
-                                                        strcmp(rec.tenant, op->id) == 0))
+        if ((ok = parse_record(reply, NULL, &rec)) &&
+            (op->req == SG_STORE_GET_SNAPSHOT || op->id[0] == '\0' || strcmp(rec.tenant, op->id) == 0))
             *sg_store__add_snapshot(op) = rec;
         else
             ok = 0;

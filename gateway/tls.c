@@ -142,8 +142,9 @@ static void add_cert_names(sni_table_t *t, SSL_CTX *ctx)
     }
 }
 
-SSL_CTX *sg_tls_server_ctx_new(const sg_listener_conf_t *l, char *err, size_t errlen)
+SSL_CTX *sg_tls_server_ctx_new(const sg_listener_conf_t *l, char *err, size_t errlen, size_t *failed_index)
 {
+    *failed_index = 0;
     if (sni_index < 0)
         sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_sni_table);
     SSL_CTX *def = new_cert_ctx(l, &l->certs[0], err, errlen);
@@ -155,6 +156,7 @@ SSL_CTX *sg_tls_server_ctx_new(const sg_listener_conf_t *l, char *err, size_t er
     for (size_t i = 1; i < l->num_certs; ++i) {
         SSL_CTX *ctx = new_cert_ctx(l, &l->certs[i], err, errlen);
         if (ctx == NULL) {
+            *failed_index = i;
             SSL_CTX_free(def);
             return NULL;
         }

@@ -14,9 +14,10 @@
  * the others are selected by SNI (exact names, then one-label wildcards, from the
  * certificate's SAN DNS names, or its CN when it has none). Returns NULL and
  * writes a message to err on failure. The caller owns the returned context; the
- * contexts of the other certificates are owned by it (freed with it).
+ * contexts of the other certificates are owned by it (freed with it). On failure
+ * *failed_index is the index of the certificate that could not be loaded.
  */
-SSL_CTX *sg_tls_server_ctx_new(const sg_listener_conf_t *l, char *err, size_t errlen);
+SSL_CTX *sg_tls_server_ctx_new(const sg_listener_conf_t *l, char *err, size_t errlen, size_t *failed_index);
 
 /* Client context verifying peers against ca_file (NULL = system store). */
 SSL_CTX *sg_tls_client_ctx_new(const char *ca_file, char *err, size_t errlen);

@@ -25,13 +25,17 @@ int sg_yaml_line(yaml_node_t *node)
 
 void sg_yaml_error(sg_yaml_t *y, yaml_node_t *node, const char *fmt, ...)
 {
-    char msg[1024];
-    int off = snprintf(msg, sizeof(msg), "%s:%d: ", y->file, node != NULL ? sg_yaml_line(node) : 1);
+    char prefix[64], body[1024], *msg;
+    snprintf(prefix, sizeof(prefix), ":%d: ", node != NULL ? sg_yaml_line(node) : 1);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg + off, sizeof(msg) - off, fmt, ap);
+    vsnprintf(body, sizeof(body), fmt, ap);
     va_end(ap);
+    /* the file name can be as long as PATH_MAX: the line is built on the heap, never cut before the message */
+    if (asprintf(&msg, "%s%s%s", y->file, prefix, body) < 0)
+        return;
     append_error(y, msg);
+    free(msg);
 }
 
 int sg_yaml_load(sg_yaml_t *y, const char *file)
@@ -151,7 +155,14 @@ void sg_yaml_check_unknown(sg_yaml_t *y, yaml_node_t *map, const char *section)
         return;
     for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; ++pair) {
         yaml_node_t *k = yaml_document_get_node(&y->doc, pair->key);
-        if (!y->used[node_index(y, k)]) {
+        const char *ks = sg_yaml_scalar(k);
+        int dup = 0;
+        for (yaml_node_pair_t *prev = map->data.mapping.pairs.start; prev < pair && ks != NULL; ++prev)
+            dup |= sg_yaml_scalar(yaml_document_get_node(&y->doc, prev->key)) != NULL &&
+                   strcmp(sg_yaml_scalar(yaml_document_get_node(&y->doc, prev->key)), ks) == 0;
+        if (dup) {
+            sg_yaml_error(y, k, "duplicate key '%s' in %s", ks, section);
+        } else if (!y->used[node_index(y, k)]) {
             const char *s = sg_yaml_scalar(k);
             sg_yaml_error(y, k, "unknown key '%s' in %s", s != NULL ? s : "(non-scalar)", section);
         }
@@ -237,6 +248,10 @@ int sg_parse_duration_ms(const char *s, uint64_t *out)
 {
     char *end;
     if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    /* strtod would also take hex floats and exponents ("0x10", "1e3") */
+    size_t numlen = strspn(s, "0123456789.");
+    if (s[numlen] != '\0' && strchr("smh", s[numlen]) == NULL)
         return -1;
     errno = 0;
     double v = strtod(s, &end);

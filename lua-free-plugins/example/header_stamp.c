@@ -5,7 +5,7 @@
  *
  *   - name: header-stamp
  *     path: build/lua-free-plugins/sg_example_plugin.so
- *     config: {header: X-Stamp, value: hello, deny_header: X-Deny, delay_ms: 50}
+ *     config: {header: X-Stamp, value: hello, deny_header: X-Deny, delay: 50ms}
  */
 #include <stdlib.h>
 #include <string.h>
