@@ -273,6 +273,11 @@ static void create_sandbox(lc_t *lc)
     if ((lc->body = parse_body(r, 1)) == NULL)
         return;
     sg_plugin_api.on_dispose((sg_plugin_req_t *)r, free_json, lc->body);
+    /* a sandbox whose ownership cannot be recorded would have to be deleted again: refuse early */
+    if (!sg_store_is_available(r->thread->store)) {
+        store_error(r);
+        return;
+    }
     int status = sg_tenant_check_create(r->tenant_def, lc->body, &lc->create, &code, msg, sizeof(msg));
     if (status != 0) {
         sg_request_error(r, status, code, msg);
