@@ -3,6 +3,7 @@
 #include <sys/time.h>
 #include "backend.h"
 #include "log.h"
+#include "upstream_pool.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static sg_backend_t **registry;
@@ -121,4 +122,15 @@ sg_backend_conf_t *sg_backend_pick(sg_config_t *conf, uint64_t rnd)
         x -= be->weight;
     }
     return NULL;
+}
+
+void sg_backend_upstream(const sg_backend_conf_t *be, sg_upstream_t *u)
+{
+    *u = (sg_upstream_t){.is_tls = be->is_tls,
+                         .host = be->host,
+                         .addr = be->addr,
+                         .addrlen = be->addrlen,
+                         .ssl_ctx = be->ssl_ctx,
+                         .max_connections = be->max_connections,
+                         .backend = be->rt};
 }

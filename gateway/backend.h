@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include "config.h"
 
+struct st_sg_upstream_t;
+
 typedef enum en_sg_backend_state_t { SG_BACKEND_UP = 0, SG_BACKEND_DOWN = 1 } sg_backend_state_t;
 
 typedef struct st_sg_backend_t {
@@ -49,5 +51,7 @@ int sg_backend_is_up(sg_backend_t *b);
  */
 sg_backend_conf_t *sg_backend_pick(sg_config_t *conf, uint64_t rnd);
 const char *sg_backend_state_name(int state);
+/* Fills u with where and how to connect to the backend (pool cap, TLS, statistics). */
+void sg_backend_upstream(const sg_backend_conf_t *be, struct st_sg_upstream_t *u);
 
 #endif

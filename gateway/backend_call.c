@@ -98,13 +98,8 @@ sg_backend_call_t *sg_backend_call(sg_loop_t *loop, sg_config_t *conf, sg_backen
         n += snprintf(call->head + n, cap - n, "content-type: application/json\r\ncontent-length: %zu\r\n", body.len);
     n += snprintf(call->head + n, cap - n, "connection: keep-alive\r\n\r\n");
 
-    sg_upstream_t u = {.is_tls = be->is_tls,
-                       .host = be->host,
-                       .addr = be->addr,
-                       .addrlen = be->addrlen,
-                       .ssl_ctx = be->ssl_ctx,
-                       .max_connections = be->max_connections,
-                       .backend = be->rt};
+    sg_upstream_t u;
+    sg_backend_upstream(be, &u);
     int idempotent = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0;
     sg_httpclient_req_t req = {.loop = loop,
                                .pool = sg_pool_get(loop, &u, conf->limits.upstream_keepalive_timeout_ms),

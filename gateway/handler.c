@@ -101,15 +101,6 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 
 /* ---- log phase ---- */
 
-static h2o_iovec_t remote_addr(h2o_req_t *req)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    char *buf = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
-    size_t l = len != 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, buf) : SIZE_MAX;
-    return l != SIZE_MAX ? h2o_iovec_init(buf, l) : h2o_iovec_init(NULL, 0);
-}
-
 static sg_plugin_str_t ps(h2o_iovec_t v)
 {
     return (sg_plugin_str_t){v.base != NULL ? v.base : "", v.base != NULL ? v.len : 0};
@@ -129,7 +120,7 @@ static void fill_info(sg_request_t *r)
         .tenant = ps(r->tenant),
         .sandbox_id = ps(r->sandbox_id),
         .backend = ps(r->backend),
-        .remote_addr = ps(remote_addr(req)),
+        .remote_addr = ps(sg_request_remote_addr(req)),
         .error_code = {r->error_code != NULL ? r->error_code : "", r->error_code != NULL ? strlen(r->error_code) : 0},
         .http_version = req->version,
         .status = req->res.status,

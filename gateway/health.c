@@ -72,13 +72,10 @@ static void start_check(sg_config_t *conf, sg_backend_conf_t *be, int *in_progre
     chk->head.len = (size_t)snprintf(chk->head.base, cap,
                                      "GET %s%s HTTP/1.1\r\nhost: %s\r\nuser-agent: sandgate-health\r\nconnection: close\r\n\r\n",
                                      be->path_prefix, conf->health.path, be->authority);
-    sg_upstream_t u = {.is_tls = be->is_tls,
-                       .host = be->host,
-                       .addr = be->addr,
-                       .addrlen = be->addrlen,
-                       .ssl_ctx = be->ssl_ctx,
-                       .max_connections = 0,
-                       .backend = NULL};
+    sg_upstream_t u;
+    sg_backend_upstream(be, &u);
+    u.max_connections = 0; /* checks are not counted against the traffic pool */
+    u.backend = NULL;
     sg_httpclient_req_t req = {.loop = &hloop,
                                .pool = sg_pool_get(&hloop, &u, 1000),
                                .head = chk->head,

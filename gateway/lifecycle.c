@@ -318,18 +318,26 @@ static void on_delete_status(sg_request_t *r, void *data, int status)
     }
 }
 
+/* answers transport errors and 404s of a sandbox-scoped backend call; returns 1 if it did */
+static int relay_failure(lc_t *lc, const char *err, int status)
+{
+    if (err != NULL) {
+        sg_lifecycle_backend_error(lc->r, err);
+        return 1;
+    }
+    if (status == 404) {
+        sg_lifecycle_sandbox_not_found(lc->r, lc->id);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_renewed(void *data, const char *err, int status, h2o_iovec_t body)
 {
     lc_t *lc = data;
     sg_request_t *r = lc->r;
-    if (err != NULL) {
-        sg_lifecycle_backend_error(r, err);
+    if (relay_failure(lc, err, status))
         return;
-    }
-    if (status == 404) {
-        sg_lifecycle_sandbox_not_found(r, lc->id);
-        return;
-    }
     if (status == 200) {
         json_t *obj = json_loadb(body.base, body.len, 0, NULL);
         json_t *exp = json_object_get(obj, "expiresAt");
@@ -344,14 +352,8 @@ static void on_snapshot_created(void *data, const char *err, int status, h2o_iov
 {
     lc_t *lc = data;
     sg_request_t *r = lc->r;
-    if (err != NULL) {
-        sg_lifecycle_backend_error(r, err);
+    if (relay_failure(lc, err, status))
         return;
-    }
-    if (status == 404) {
-        sg_lifecycle_sandbox_not_found(r, lc->id);
-        return;
-    }
     if (status >= 200 && status < 300) {
         json_t *obj = json_loadb(body.base, body.len, 0, NULL);
         json_t *id = json_object_get(obj, "id");

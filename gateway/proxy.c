@@ -279,15 +279,6 @@ static int is_idempotent(h2o_iovec_t method)
     return 0;
 }
 
-static h2o_iovec_t client_address(h2o_req_t *req)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    char *buf = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
-    size_t l = len != 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, buf) : SIZE_MAX;
-    return l != SIZE_MAX ? h2o_iovec_init(buf, l) : h2o_iovec_init(H2O_STRLIT("unknown"));
-}
-
 void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
 {
     h2o_req_t *req = r->req;
@@ -334,12 +325,13 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
     int body_method = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
                       h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT")) ||
                       h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PATCH"));
+    h2o_iovec_t client_addr = sg_request_remote_addr(req);
     sg_upstream_head_t head = {
         .method = req->method,
         .path_prefix = t->path_prefix,
         .path = t->path,
         .host = t->authority,
-        .client_addr = client_address(req),
+        .client_addr = client_addr.base != NULL ? client_addr : h2o_iovec_init(H2O_STRLIT("unknown")),
         .client_proto = req->scheme == &H2O_URL_SCHEME_HTTPS ? h2o_iovec_init(H2O_STRLIT("https")) : h2o_iovec_init(H2O_STRLIT("http")),
         .client_host = req->input.authority,
         .request_id = r->request_id,
@@ -375,13 +367,7 @@ void sg_proxy_to_backend(sg_request_t *r, sg_backend_conf_t *be, h2o_iovec_t pat
     h2o_header_t *key = h2o_mem_alloc_pool(&req->pool, sizeof(*key));
     *key = (h2o_header_t){&key_name, NULL, h2o_iovec_init(be->api_key, strlen(be->api_key))};
     sg_upstream_t *u = h2o_mem_alloc_pool(&req->pool, sizeof(*u));
-    *u = (sg_upstream_t){.is_tls = be->is_tls,
-                         .host = be->host,
-                         .addr = be->addr,
-                         .addrlen = be->addrlen,
-                         .ssl_ctx = be->ssl_ctx,
-                         .max_connections = be->max_connections,
-                         .backend = be->rt};
+    sg_backend_upstream(be, u);
     sg_proxy_target_t t = {0};
     if (opts != NULL)
         t = *opts;

@@ -1,3 +1,4 @@
+#include <netdb.h>
 #include <string.h>
 #include <sys/time.h>
 #include <jansson.h>
@@ -19,6 +20,15 @@ static void on_pool_dispose(void *p)
     sg_pipeline_dispose(r);
     r->thread->inflight--;
     sg_config_release(r->config);
+}
+
+h2o_iovec_t sg_request_remote_addr(h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char *buf = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
+    size_t l = len != 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, buf) : SIZE_MAX;
+    return l != SIZE_MAX ? h2o_iovec_init(buf, l) : h2o_iovec_init(NULL, 0);
 }
 
 uint64_t sg_now_us(void)

@@ -59,6 +59,8 @@ sg_request_t *sg_request_of(h2o_req_t *req);
  * Must be called at most once per request, before any other response.
  */
 void sg_request_error(sg_request_t *r, int status, const char *code, const char *message);
+/* The client's numeric address in pool memory, or {NULL, 0} if unknown. */
+h2o_iovec_t sg_request_remote_addr(h2o_req_t *req);
 /* Microseconds since the epoch (wall clock). */
 uint64_t sg_now_us(void);
 /* Sends a JSON body (copied) with the given status. */

@@ -149,6 +149,8 @@ void sg_store__finish(sg_store_op_t *op, const char *err)
 {
     retire(op);
     int ok = err == NULL;
+    if (op->cb == NULL) /* fire and forget */
+        goto Exit;
     switch (op->req) {
     case SG_STORE_GET_SANDBOX:
         ((sg_store_sandbox_cb)op->cb)(op->data, err, ok && op->n != 0 ? op->sandboxes : NULL);
@@ -179,6 +181,7 @@ void sg_store__finish(sg_store_op_t *op, const char *err)
         ((sg_store_done_cb)op->cb)(op->data, err);
         break;
     }
+Exit:
     release(op);
 }
 

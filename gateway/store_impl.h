@@ -36,7 +36,7 @@ typedef enum en_sg_store_req_t {
 struct st_sg_store_op_t {
     sg_store_t *store;
     sg_store_req_t req;
-    void (*cb)(void); /* one of the sg_store_*_cb types, per req */
+    void (*cb)(void); /* one of the sg_store_*_cb types, per req; NULL: fire and forget */
     void *data;
     h2o_linklist_t link;       /* in store->ops while pending */
     h2o_timeout_entry_t timer; /* deferred completion, or the backend's command timeout */
@@ -75,7 +75,7 @@ struct st_sg_store_t {
 
 extern sg_store_conf_t sg_store__conf;
 
-/* Runs the callback of op with op->err semantics (if not done), then releases it. */
+/* Completes a pending op: runs its callback (none when cb is NULL: fire and forget) with err and the results, then releases it. */
 void sg_store__finish(sg_store_op_t *op, const char *err);
 /* The same, from a zero-delay timer of the store's loop. */
 void sg_store__finish_later(sg_store_op_t *op, const char *err);
