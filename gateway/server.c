@@ -219,6 +219,9 @@ static void warn_restart_only(sg_config_t *old, sg_config_t *new)
         sg_log(SG_LOG_WARN, "reload: listener addresses changed; they take effect on restart");
     if (old->workers != new->workers)
         sg_log(SG_LOG_WARN, "reload: workers changed; takes effect on restart");
+    if (old->store.use_redis != new->store.use_redis || (old->store.host != NULL) != (new->store.host != NULL) ||
+        (old->store.host != NULL && strcmp(old->store.host, new->store.host) != 0) || old->store.port != new->store.port)
+        sg_log(SG_LOG_WARN, "reload: redis settings changed; they take effect on restart");
     if (old->limits.max_request_body != new->limits.max_request_body ||
         old->limits.client_idle_timeout_ms != new->limits.client_idle_timeout_ms)
         sg_log(SG_LOG_WARN, "reload: max_request_body and client_idle_timeout take effect on restart");

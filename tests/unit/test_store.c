@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <hiredis/hiredis.h>
@@ -411,6 +412,10 @@ static void test_cancel(sg_store_t *s)
     sg_store_cancel(op2);
     sg_store_cancel(op1);
     sg_store_cancel(op3);
+    /* no callback at all: fire and forget */
+    sg_sandbox_rec_t rec = sbx("forgotten", "t", 0);
+    sg_store_put_sandbox(s, &rec, NULL, NULL);
+    sg_store_del_sandbox(s, "forgotten", NULL, NULL);
     /* a later operation completes after what was started before it */
     CHECK(put_sbx(s, "after-cancel", "t", 0) == NULL);
     RUN(after, sg_store_del_sandbox(s, "after-cancel", on_done, &after));
@@ -706,6 +711,7 @@ static int start_redis(void)
     snprintf(port, sizeof(port), "%u", redis_port);
     snprintf(logfile, sizeof(logfile), "%s/redis.log", tmpdir);
     if ((redis_pid = fork()) == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a crashed test */
         execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
                tmpdir, "--logfile", logfile, "--requirepass", PASSWORD, "--unixsocket", sock_path, "--unixsocketperm", "700", NULL);
         _exit(127);
