@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # sandgate demo, in the foreground: two simulated OpenSandbox servers behind one
-# sandgate TLS endpoint. Ctrl-C stops everything this script started.
+# sandgate TLS endpoint, with two tenants (team-a, team-b) whose API keys are
+# generated at each start. Ctrl-C stops everything this script started.
 #
 # Usage: scripts/demo.sh            (or: make demo)
 #
-# Files go to .demo/ (certificates, rendered config, logs, env file).
+# Files go to .demo/ (certificates, rendered config, logs, env file with the
+# URL, CA and keys: `source .demo/env`).
 # Environment: SANDGATE_BIN (default build/sandgate), DEMO_PUBLIC_PORT
 # (first port tried for TLS, default 8443), DEMO_ADMIN_PORT (default 9901),
 # DEMO_SIM_PORT (first port tried for the simulators, default 18081).
@@ -86,6 +88,17 @@ free_port() {
 
 rand_hex() { openssl rand -hex "$1"; }
 
+# gen_key: a new tenant key from `sandgate gen-key` ("key: ..." and "hash: ...");
+# sets GEN_KEY and GEN_HASH.
+gen_key() {
+    local out
+    out="$("$SANDGATE_BIN" gen-key)" || die "'$SANDGATE_BIN gen-key' failed"
+    GEN_KEY="$(sed -n 's/^key: //p' <<<"$out")"
+    GEN_HASH="$(sed -n 's/^hash: //p' <<<"$out")"
+    [[ "$GEN_KEY" =~ ^[A-Za-z0-9_-]+$ && "$GEN_HASH" =~ ^sha256:[0-9a-f]{64}$ ]] ||
+        die "unexpected output of 'sandgate gen-key'"
+}
+
 # start_sim NAME PORT KEY: starts a simulator; sets SIM_PORT to the port it
 # reports in its {"event":"listening",...} line.
 start_sim() {
@@ -144,11 +157,18 @@ admin_key="sgadm_$(rand_hex 24)"
 admin_hash="$("$SANDGATE_BIN" hash-key "$admin_key")" || die "'$SANDGATE_BIN hash-key' failed"
 [[ "$admin_hash" =~ ^sha256:[0-9a-f]{64}$ ]] || die "unexpected output of 'sandgate hash-key': $admin_hash"
 
+# one key per tenant, new at every start
+gen_key
+team_a_key="$GEN_KEY" team_a_hash="$GEN_HASH"
+gen_key
+team_b_key="$GEN_KEY" team_b_hash="$GEN_HASH"
+
 render "$TEMPLATE" "$CONF" \
     PUBLIC_PORT="$public_port" ADMIN_PORT="$admin_port" ADMIN_KEY_HASH="$admin_hash" \
     CERT_DIR="$CERT_DIR" DEMO_DIR="$DEMO_DIR" \
     BACKEND_A_PORT="$port_a" BACKEND_A_KEY="$key_a" \
-    BACKEND_B_PORT="$port_b" BACKEND_B_KEY="$key_b"
+    BACKEND_B_PORT="$port_b" BACKEND_B_KEY="$key_b" \
+    TEAM_A_KEY_HASH="$team_a_hash" TEAM_B_KEY_HASH="$team_b_hash"
 chmod 600 "$CONF" # holds the backend api keys
 "$SANDGATE_BIN" -t -c "$CONF" || die "$CONF does not validate (see above)"
 log "config: $CONF"
@@ -172,42 +192,100 @@ for _ in $(seq 100); do
 done
 [ "$status" = 200 ] || die "$url/health did not answer 200 within 20s (last: $status; log: $DEMO_DIR/sandgate.log)"
 
-cat >"$DEMO_DIR/env" <<ENV
+ca="$CERT_DIR/ca.crt"
+admin_url="http://127.0.0.1:$admin_port"
+(
+    umask 077
+    cat >"$DEMO_DIR/env" <<ENV
 export SANDGATE_URL=$url
-export SANDGATE_CA=$CERT_DIR/ca.crt
-export SANDGATE_ADMIN_URL=http://127.0.0.1:$admin_port
+export SANDGATE_CA=$ca
+export SANDGATE_API_KEY=$team_a_key
+export SANDGATE_API_KEY_B=$team_b_key
+export SANDGATE_ADMIN_URL=$admin_url
 export SANDGATE_ADMIN_KEY=$admin_key
-# for the OpenSandbox SDKs (Node: trust the demo CA)
+# for the OpenSandbox SDKs: domain and key (team-a); Node trusts the demo CA
 export OPEN_SANDBOX_DOMAIN=127.0.0.1:$public_port
-export NODE_EXTRA_CA_CERTS=$CERT_DIR/ca.crt
+export OPEN_SANDBOX_API_KEY=$team_a_key
+export NODE_EXTRA_CA_CERTS=$ca
 ENV
-chmod 600 "$DEMO_DIR/env"
+)
+chmod 600 "$DEMO_DIR/env" # holds the keys
 
 cat <<INFO
 
-sandgate demo is running (Ctrl-C stops it). Environment (also in .demo/env):
+sandgate demo is running (Ctrl-C stops it). Environment (also in $DEMO_DIR/env):
 
 SANDGATE_URL=$url
-SANDGATE_CA=$CERT_DIR/ca.crt
-SANDGATE_ADMIN_URL=http://127.0.0.1:$admin_port
+SANDGATE_CA=$ca
+SANDGATE_API_KEY=$team_a_key
+SANDGATE_API_KEY_B=$team_b_key
+SANDGATE_ADMIN_URL=$admin_url
 SANDGATE_ADMIN_KEY=$admin_key
 
-Try, in another shell (source .demo/env first):
-
-  # public health check over TLS
-  curl --cacert "\$SANDGATE_CA" "\$SANDGATE_URL/health"
-  # SNI: the alt.localhost certificate is served for that name
-  curl -v --cacert "\$SANDGATE_CA" --resolve alt.localhost:$public_port:127.0.0.1 https://alt.localhost:$public_port/health
-  # HTTP/2
-  curl --http2 -sI --cacert "\$SANDGATE_CA" "\$SANDGATE_URL/health"
-  # backends and their health, Prometheus metrics (admin listener)
-  curl -H "Authorization: Bearer \$SANDGATE_ADMIN_KEY" "\$SANDGATE_ADMIN_URL/admin/v1/backends"
-  curl -H "Authorization: Bearer \$SANDGATE_ADMIN_KEY" "\$SANDGATE_ADMIN_URL/metrics"
-  # lifecycle API, as the OpenSandbox SDKs call it (with a tenant key)
-  curl --cacert "\$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: \$TENANT_KEY" "\$SANDGATE_URL/v1/sandboxes"
-
-Logs: $DEMO_DIR/sandgate.log, access log $DEMO_DIR/access.log, simulators $DEMO_DIR/sim-a.log $DEMO_DIR/sim-b.log
+Tenants: team-a (key SANDGATE_API_KEY: any image, timeout up to 2h or none)
+         team-b (key SANDGATE_API_KEY_B: any image, timeout required, up to 2h, <= 2 CPUs / 4Gi)
+Backends: sim-a on 127.0.0.1:$port_a, sim-b on 127.0.0.1:$port_b (simulated OpenSandbox servers)
 INFO
+
+# The examples are printed verbatim; only @PUBLIC_PORT@ and @ROOT@ are replaced.
+IFS= read -r -d '' examples <<'EXAMPLES' || true
+
+Try, in another shell:
+
+  source "@ROOT@/.demo/env"
+  # public health check over TLS (no key needed)
+  curl -s --cacert "$SANDGATE_CA" "$SANDGATE_URL/health"; echo
+  # create a sandbox as team-a (202, state Pending) and keep its id
+  ID=$(curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" \
+         -H 'Content-Type: application/json' "$SANDGATE_URL/v1/sandboxes" \
+         -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"500m","memory":"512Mi"}}' \
+       | tee /dev/stderr | grep -o '"id":"[^"]*"' | head -n1 | cut -d'"' -f4); echo; echo "ID=$ID"
+  # wait until it is Running (the SDKs do this for you), then get it and list team-a's sandboxes
+  until curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes/$ID" \
+        | grep -q '"state":"Running"'; do sleep 0.2; done
+  curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes/$ID"; echo
+  curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes"; echo
+  # team-b cannot see it: 404, exactly as for a sandbox that does not exist
+  curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes/$ID"; echo
+  # the endpoint of execd (port 44772) is the gateway's own address
+  curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes/$ID/endpoints/44772"; echo
+  # run a command through the port route; execd streams its output (SSE)
+  curl -sN --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" \
+       -H 'Content-Type: application/json' -d '{"command":"for i in 1 2 3; do echo tick $i; sleep 0.5; done"}' \
+       "$SANDGATE_URL/sandboxes/$ID/port/44772/command"
+  # delete it (204)
+  curl -s -o /dev/null -w '%{http_code}\n' -X DELETE --cacert "$SANDGATE_CA" \
+       -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes/$ID"
+
+  # backends and their health, Prometheus metrics (admin listener)
+  curl -H "Authorization: Bearer $SANDGATE_ADMIN_KEY" "$SANDGATE_ADMIN_URL/admin/v1/backends"
+  curl -H "Authorization: Bearer $SANDGATE_ADMIN_KEY" "$SANDGATE_ADMIN_URL/metrics"
+  # HTTP/2; SNI (the alt.localhost certificate is served for that name)
+  curl --http2 -sI --cacert "$SANDGATE_CA" "$SANDGATE_URL/health"
+  curl -v --cacert "$SANDGATE_CA" --resolve alt.localhost:@PUBLIC_PORT@:127.0.0.1 https://alt.localhost:@PUBLIC_PORT@/health
+
+The same with the OpenSandbox JS SDK (installed in tests/node_modules); paste after `source`:
+
+(cd "@ROOT@/tests" && NODE_EXTRA_CA_CERTS="$SANDGATE_CA" node --input-type=module) <<'JS'
+import { ConnectionConfig, Sandbox } from '@alibaba-group/opensandbox';
+const connectionConfig = new ConnectionConfig({
+  domain: '127.0.0.1:@PUBLIC_PORT@', protocol: 'https', apiKey: process.env.SANDGATE_API_KEY });
+const sandbox = await Sandbox.create({ connectionConfig, image: 'python:3.11', timeoutSeconds: 600 });
+console.log('sandbox', sandbox.id);
+const run = await sandbox.commands.run('for i in 1 2 3; do echo tick $i; sleep 0.5; done', undefined,
+  { onStdout: (m) => console.log('stdout:', m.text) });
+console.log('exit code', run.exitCode);
+await sandbox.kill();
+await sandbox.close();
+JS
+
+More: README.md, docs/SDK.md (Python SDK too).
+EXAMPLES
+shopt -u patsub_replacement 2>/dev/null || true
+examples="${examples//"@PUBLIC_PORT@"/"$public_port"}"
+examples="${examples//"@ROOT@"/"$ROOT"}"
+printf '%s\n' "$examples"
+echo "Logs: $DEMO_DIR/sandgate.log, access log $DEMO_DIR/access.log, simulators $DEMO_DIR/sim-a.log $DEMO_DIR/sim-b.log"
 
 # Stay in the foreground until Ctrl-C or until a child exits.
 while :; do
