@@ -81,7 +81,7 @@ static int req_header(sg_plugin_req_t *req, const char *name, size_t name_len, s
     h2o_req_t *hreq = R(req)->req;
     for (size_t i = 0; i != hreq->headers.size; ++i) {
         h2o_header_t *h = hreq->headers.entries + i;
-        if (h2o_lcstris(h->name->base, h->name->len, name, name_len)) {
+        if (h->name->len == name_len && strncasecmp(h->name->base, name, name_len) == 0) {
             *value = str_of(h->value);
             return 1;
         }

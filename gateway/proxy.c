@@ -117,11 +117,13 @@ static void do_send(proxy_t *self)
     if (self->send_in_flight || self->stopped)
         return;
     h2o_buffer_t **src = self->client != NULL ? &self->client->body : &self->tail;
-    h2o_iovec_t vec = h2o_doublebuffer_prepare(&self->sending, src, SIZE_MAX);
+    /* at most upstream_buffer per write: what h2o copies (TLS records, HTTP/2 frames) stays bounded too */
+    h2o_iovec_t vec = h2o_doublebuffer_prepare(&self->sending, src, self->r->config->limits.upstream_buffer);
     if (self->client != NULL)
         sg_httpclient_resume_reading(self->client);
     h2o_send_state_t state = H2O_SEND_STATE_IN_PROGRESS;
-    if (self->eos && (*src)->size == 0)
+    /* the last write carries everything that is left: nothing behind it in either buffer */
+    if (self->eos && (*src)->size == 0 && self->sending.buf->size == vec.len)
         state = self->upstream_err != NULL ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
     if (vec.len == 0 && state == H2O_SEND_STATE_IN_PROGRESS)
         return;
@@ -342,9 +344,11 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
         .strip = strip,
         .num_strip = num_strip,
     };
+    sg_upstream_t upstream = *t->upstream;
+    upstream.rcvbuf = limits->upstream_buffer;
     sg_httpclient_req_t creq = {
         .loop = &r->thread->loop,
-        .pool = sg_pool_get(&r->thread->loop, t->upstream, limits->upstream_keepalive_timeout_ms),
+        .pool = sg_pool_get(&r->thread->loop, &upstream, limits->upstream_keepalive_timeout_ms),
         .head = sg_headers_build_request(&req->pool, &head, req->headers.entries, req->headers.size),
         .body = has_body ? req->entity : h2o_iovec_init(NULL, 0),
         .is_head_method = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")),

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "backend.h"
 #include "handler.h"
@@ -98,6 +99,25 @@ static void close_listeners(sg_thread_t *t)
     }
 }
 
+static int close_if_idle(h2o_req_t *req, void *cbdata)
+{
+    (void)cbdata;
+    /* an HTTP/1 connection between requests has an unparsed request: shutting its socket down makes h2o
+     * see EOF and close it through its own path (2.2 has no shutdown hook for HTTP/1) */
+    if (req->input.path.base == NULL && req->conn->callbacks->get_socket != NULL) {
+        h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+        if (sock != NULL)
+            shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    }
+    return 0;
+}
+
+static void close_idle_connections(sg_thread_t *t)
+{
+    if (sg_server.globalconf.http1.callbacks.foreach_request != NULL)
+        sg_server.globalconf.http1.callbacks.foreach_request(&t->ctx, close_if_idle, NULL);
+}
+
 static void on_ctl(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     sg_thread_t *t = H2O_STRUCT_FROM_MEMBER(sg_thread_t, ctl, receiver);
@@ -145,6 +165,7 @@ static void *thread_main(void *arg)
         if (t->shutting_down) {
             if (drain_deadline == 0)
                 drain_deadline = h2o_now(loop) + t->config->limits.graceful_shutdown_timeout_ms;
+            close_idle_connections(t);
             /* drained: no request in flight and h2o closed every connection (HTTP/2 ones after GOAWAY) */
             drained = t->inflight == 0 && h2o_linklist_is_empty(&t->ctx.http1._conns) &&
                       h2o_linklist_is_empty(&t->ctx.http2._conns);
@@ -158,13 +179,17 @@ static void *thread_main(void *arg)
     }
     h2o_multithread_unregister_receiver(t->ctx.queue, &t->ctl);
     close_listeners(t);
+    if (!drained) {
+        /* requests are still running: their state stays as it is (reachable from this parked thread) until exit */
+        sg_loop_park_thread();
+    }
     free(t->listeners);
     sg_store_close(t->store);
     t->store = NULL;
     sg_loop_dispose(&t->loop);
     sg_config_release(t->config);
     t->config = NULL;
-    if (drained) {
+    {
         /* h2o leaves its HTTP/2 graceful-shutdown timer armed after the last connection closed */
         if (h2o_timeout_is_linked(&t->ctx.http2._graceful_shutdown_timeout))
             h2o_timeout_unlink(&t->ctx.http2._graceful_shutdown_timeout);

@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "backend.h"
 #include "upstream_pool.h"
 
@@ -51,6 +52,7 @@ sg_pool_t *sg_pool_get(sg_loop_t *l, const sg_upstream_t *u, uint64_t keepalive_
             p->u.ssl_ctx == u->ssl_ctx && p->u.backend == u->backend &&
             (!u->is_tls || strcmp(p->u.host, u->host) == 0)) {
             p->u.max_connections = u->max_connections; /* follows reloads */
+            p->u.rcvbuf = u->rcvbuf;
             p->keepalive_ms = keepalive_timeout_ms;
             return p;
         }
@@ -216,6 +218,11 @@ static void start_connect(sg_pool_req_t *req)
         adjust_conns(pool, -1);
         defer(req, NULL, sg_pool_err_connect);
         return;
+    }
+    if (pool->u.rcvbuf != 0) {
+        /* h2o's evloop reads until the kernel buffer is empty: a bounded buffer bounds each read (and memory) */
+        int size = (int)pool->u.rcvbuf;
+        setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     }
     sock->data = req;
     req->sock = sock;

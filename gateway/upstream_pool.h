@@ -23,6 +23,7 @@ typedef struct st_sg_upstream_t {
     socklen_t addrlen;
     SSL_CTX *ssl_ctx;       /* borrowed; a pool holds its own reference */
     size_t max_connections; /* per loop; 0 = unlimited */
+    size_t rcvbuf;          /* SO_RCVBUF of its sockets (0 = kernel default), bounds what one read can pull in */
     struct st_sg_backend_t *backend; /* for statistics, may be NULL */
 } sg_upstream_t;
 
