@@ -313,6 +313,7 @@ static void on_delete_status(sg_request_t *r, void *data, int status)
     lc_t *lc = data;
     if ((status >= 200 && status < 300) || status == 404) {
         sg_ownership_forget_sandbox(r, lc->id);
+        sg_port_forget(lc->id);
         if (status != 404)
             __atomic_sub_fetch(&lc->be->rt->live_sandboxes, 1, __ATOMIC_RELAXED);
     }
@@ -395,6 +396,19 @@ static void send_endpoint(lc_t *lc)
     json_decref(obj);
 }
 
+static void on_endpoint_checked(void *data, const char *err, int status, h2o_iovec_t body)
+{
+    lc_t *lc = data;
+    if (relay_failure(lc, err, status))
+        return;
+    if (status != 200) {
+        sg_lifecycle_send_backend_response(lc->r, status, body);
+        return;
+    }
+    sg_port_remember_endpoint(lc->id, lc->route.port, body);
+    send_endpoint(lc);
+}
+
 static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const sg_sandbox_rec_t *rec)
 {
     lc_t *lc = data;
@@ -417,9 +431,14 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
     sg_proxy_target_t opts = {.not_found_code = "GATEWAY::SANDBOX_NOT_FOUND",
                               .not_found_message = h2o_strdup(&req->pool, msg, strlen(msg)).base};
     switch (lc->route.op) {
-    case SG_LC_ENDPOINT:
-        send_endpoint(lc);
+    case SG_LC_ENDPOINT: {
+        /* the backend confirms the sandbox and port (and its answer warms the port traffic cache) */
+        char path[SG_STORE_ID_MAX + 48];
+        int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s/endpoints/%u", lc->id, (unsigned)lc->route.port);
+        sg_lifecycle_call(r, lc->be, "GET", h2o_iovec_init(h2o_strdup(&req->pool, path, (size_t)n).base, (size_t)n),
+                          h2o_iovec_init(NULL, 0), on_endpoint_checked, lc);
         return;
+    }
     case SG_LC_DELETE_SANDBOX:
         opts.on_status = on_delete_status;
         opts.on_status_data = lc;
@@ -434,7 +453,29 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
             return;
         break;
     }
-    case SG_LC_RENEW:
+    case SG_LC_RENEW: {
+        uint64_t max_s = r->tenant_def->policy.max_timeout_s;
+        json_t *body = parse_body(r, 1);
+        if (body == NULL)
+            return;
+        json_t *exp = json_object_get(body, "expiresAt");
+        int64_t exp_ms = 0;
+        int bad = !json_is_string(exp) || sg_parse_rfc3339_ms(json_string_value(exp), &exp_ms) != 0;
+        json_decref(body);
+        if (bad) {
+            sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", "expiresAt must be an RFC 3339 date-time");
+            return;
+        }
+        int64_t ahead_s = (exp_ms - (int64_t)(sg_now_us() / 1000)) / 1000;
+        if (max_s != 0 && ahead_s > (int64_t)max_s) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "expiresAt is %lld s ahead, beyond the max_timeout of tenant %s (%llu s)", (long long)ahead_s,
+                     r->tenant_def->id, (unsigned long long)max_s);
+            sg_request_error(r, 403, "GATEWAY::TIMEOUT_TOO_LONG", msg);
+            return;
+        }
+    }
+    /* fall through */
     case SG_LC_CREATE_SNAPSHOT:
         sg_lifecycle_call(r, lc->be, "POST", req->input.path,
                           req->entity.base != NULL ? req->entity : h2o_iovec_init(H2O_STRLIT("{}")),

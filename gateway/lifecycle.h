@@ -21,6 +21,10 @@ void sg_lifecycle_list_sandboxes(sg_request_t *r);
 void sg_lifecycle_list_snapshots(sg_request_t *r);
 /* Serves sandbox port traffic (port.c). */
 void sg_port_handle(sg_request_t *r);
+/* Caches the endpoint a backend reported for a sandbox port; returns 0 if it was usable. */
+int sg_port_remember_endpoint(const char *id, uint16_t port, h2o_iovec_t body);
+/* Forgets the cached endpoints of a deleted sandbox. */
+void sg_port_forget(const char *id);
 
 /* the 404 of a sandbox the caller cannot see, whether it exists or not */
 void sg_lifecycle_sandbox_not_found(sg_request_t *r, const char *id);

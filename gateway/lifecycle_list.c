@@ -37,6 +37,7 @@ struct st_list_t {
     json_t *owned_snapshots; /* snapshot ids of the tenant (object used as a set) */
     json_t *owned_sandboxes; /* sandbox ids of the tenant */
     sg_store_op_t *op;
+    h2o_iovec_t bad_request; /* a backend's 400 answer, relayed as is */
 };
 
 static void list_dispose(void *p)
@@ -89,6 +90,10 @@ static int is_owned(list_t *l, json_t *item)
 static void respond(list_t *l)
 {
     sg_request_t *r = l->r;
+    if (l->bad_request.base != NULL) {
+        sg_lifecycle_send_backend_response(r, 400, l->bad_request);
+        return;
+    }
     size_t n = json_array_size(l->items), kept = 0;
     json_t **arr = malloc(sizeof(*arr) * (n + 1));
     for (size_t i = 0; i != n; ++i) {
@@ -126,7 +131,10 @@ static void on_page(void *data, const char *err, int status, h2o_iovec_t body)
     list_t *l = f->list;
     json_t *obj = err == NULL && status == 200 ? json_loadb(body.base, body.len, 0, NULL) : NULL;
     json_t *items = json_object_get(obj, "items");
-    if (!json_is_array(items)) {
+    if (err == NULL && status == 400 && l->bad_request.base == NULL) {
+        /* the backends refuse the filters themselves: that is the client's error, not an outage */
+        l->bad_request = h2o_strdup(&l->r->req->pool, body.base, body.len);
+    } else if (!json_is_array(items)) {
         l->unavailable++;
     } else {
         json_array_extend(l->items, items);
@@ -208,6 +216,11 @@ static int parse_query(list_t *l)
             h2o_iovec_t k, kv;
             while (sg_query_next(&ip, iend, &k, &kv)) {
                 h2o_iovec_t dk = sg_url_decode(pool, k.base, k.len, 1);
+                if (k.len == 0 || kv.base == NULL || dk.base == NULL || sg_url_decode(pool, kv.base, kv.len, 1).base == NULL) {
+                    sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST",
+                                     "metadata filter must be url-encoded key=value pairs joined by '&'");
+                    return -1;
+                }
                 if (dk.base != NULL && strcmp(dk.base, tag) == 0)
                     continue;
                 h2o_iovec_t pair = h2o_iovec_init(k.base, (kv.base != NULL ? (size_t)(kv.base + kv.len - k.base) : k.len));

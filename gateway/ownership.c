@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,9 +8,11 @@
 #include "ownership.h"
 #include "pipeline.h"
 #include "server.h"
+#include "router.h"
 #include "tenant.h"
 
-#define CACHE_SIZE 4096 /* per thread */
+#define CACHE_SIZE 8192 /* entries, process-wide */
+#define CACHE_STRIPES 64
 #define CACHE_TTL_MS 30000
 
 typedef struct st_cache_entry_t {
@@ -17,7 +20,9 @@ typedef struct st_cache_entry_t {
     uint64_t until_ms;
 } cache_entry_t;
 
-static __thread cache_entry_t *cache;
+/* shared by the worker threads so that a delete on one is seen by all; striped locks keep contention low */
+static cache_entry_t cache[CACHE_SIZE];
+static pthread_mutex_t cache_locks[CACHE_STRIPES] = {[0 ... CACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
 
 static size_t hash_id(const char *id)
 {
@@ -38,35 +43,44 @@ static uint64_t now_ms(void)
     return sg_now_us() / 1000;
 }
 
-static const sg_sandbox_rec_t *cache_get(const char *id)
+/* copies a live entry into *out; returns 1 on a hit */
+static int cache_get(const char *id, sg_sandbox_rec_t *out)
 {
-    if (cache == NULL)
-        return NULL;
-    cache_entry_t *e = cache + hash_id(id);
+    size_t h = hash_id(id);
+    int hit = 0;
     uint64_t now = now_ms();
-    if (e->until_ms <= now || strcmp(e->rec.id, id) != 0)
-        return NULL;
-    if (e->rec.expires_at_ms != 0 && (uint64_t)e->rec.expires_at_ms <= now)
-        return NULL;
-    return &e->rec;
+    pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
+    cache_entry_t *e = cache + h;
+    if (e->until_ms > now && strcmp(e->rec.id, id) == 0 &&
+        (e->rec.expires_at_ms == 0 || (uint64_t)e->rec.expires_at_ms > now)) {
+        *out = e->rec;
+        hit = 1;
+    }
+    pthread_mutex_unlock(cache_locks + h % CACHE_STRIPES);
+    return hit;
 }
 
 static void cache_put(const sg_sandbox_rec_t *rec)
 {
-    if (cache == NULL)
-        cache = calloc(CACHE_SIZE, sizeof(*cache)); /* freed with the thread: workers never exit before the process */
-    cache_entry_t *e = cache + hash_id(rec->id);
-    e->rec = *rec;
-    e->until_ms = now_ms() + CACHE_TTL_MS;
+    size_t h = hash_id(rec->id);
+    pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
+    cache[h].rec = *rec;
+    cache[h].until_ms = now_ms() + CACHE_TTL_MS;
+    pthread_mutex_unlock(cache_locks + h % CACHE_STRIPES);
 }
 
 static void cache_forget(const char *id)
 {
-    if (cache == NULL)
-        return;
-    cache_entry_t *e = cache + hash_id(id);
-    if (strcmp(e->rec.id, id) == 0)
-        e->until_ms = 0;
+    size_t h = hash_id(id);
+    pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
+    if (strcmp(cache[h].rec.id, id) == 0)
+        cache[h].until_ms = 0;
+    pthread_mutex_unlock(cache_locks + h % CACHE_STRIPES);
+}
+
+void sg_ownership_invalidate(const char *id)
+{
+    cache_forget(id);
 }
 
 int sg_ownership_rec_from_json(const char *tenant_tag, const char *backend, void *json, sg_sandbox_rec_t *rec)
@@ -193,9 +207,9 @@ static void on_store_sandbox(void *data, const char *err, const sg_sandbox_rec_t
 
 void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_cb cb, void *data)
 {
-    const sg_sandbox_rec_t *cached = cache_get(id);
-    if (cached != NULL) {
-        cb(r, data, NULL, cached);
+    sg_sandbox_rec_t cached;
+    if (cache_get(id, &cached)) {
+        cb(r, data, NULL, &cached);
         return;
     }
     lookup_t *lk = h2o_mem_alloc_pool(&r->req->pool, sizeof(*lk));
@@ -212,9 +226,13 @@ void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_
 
 typedef struct st_snap_lookup_t {
     sg_request_t *r;
+    char id[SG_STORE_ID_MAX + 1];
     sg_ownership_snapshot_cb cb;
     void *data;
     sg_store_op_t *op;
+    sg_backend_call_t *call;
+    size_t next_backend; /* unknown snapshots: backends are asked one after the other */
+    sg_snapshot_rec_t found;
 } snap_lookup_t;
 
 static void snap_dispose(void *p)
@@ -223,12 +241,72 @@ static void snap_dispose(void *p)
     if (lk->op != NULL)
         sg_store_cancel(lk->op);
     lk->op = NULL;
+    if (lk->call != NULL)
+        sg_backend_call_cancel(lk->call);
+    lk->call = NULL;
+}
+
+static void probe_next_snapshot_backend(snap_lookup_t *lk);
+
+/* a snapshot belongs to the tenant of the sandbox it was taken from */
+static void on_snapshot_sandbox_owner(sg_request_t *r, void *data, const char *err, const sg_sandbox_rec_t *rec)
+{
+    snap_lookup_t *lk = data;
+    if (err != NULL || rec == NULL) {
+        lk->cb(r, lk->data, err, NULL);
+        return;
+    }
+    snprintf(lk->found.tenant, sizeof(lk->found.tenant), "%s", rec->tenant);
+    sg_store_put_snapshot(r->thread->store, &lk->found, ignore_result, NULL);
+    lk->cb(r, lk->data, NULL, &lk->found);
+}
+
+static void on_snapshot_probe(void *data, const char *err, int status, h2o_iovec_t body)
+{
+    snap_lookup_t *lk = data;
+    lk->call = NULL;
+    if (err == NULL && status == 200) {
+        json_t *snap = json_loadb(body.base, body.len, 0, NULL);
+        json_t *sandbox = json_object_get(snap, "sandboxId");
+        if (json_is_string(sandbox) && sg_router_valid_id(json_string_value(sandbox), json_string_length(sandbox))) {
+            char sandbox_id[SG_STORE_ID_MAX + 1];
+            snprintf(sandbox_id, sizeof(sandbox_id), "%s", json_string_value(sandbox));
+            snprintf(lk->found.id, sizeof(lk->found.id), "%s", lk->id);
+            snprintf(lk->found.backend, sizeof(lk->found.backend), "%s", lk->r->config->backends[lk->next_backend - 1].name);
+            json_decref(snap);
+            sg_ownership_sandbox(lk->r, sandbox_id, on_snapshot_sandbox_owner, lk);
+            return;
+        }
+        json_decref(snap);
+    }
+    probe_next_snapshot_backend(lk);
+}
+
+static void probe_next_snapshot_backend(snap_lookup_t *lk)
+{
+    sg_config_t *conf = lk->r->config;
+    while (lk->next_backend < conf->num_backends && !sg_backend_is_up(conf->backends[lk->next_backend].rt))
+        ++lk->next_backend;
+    if (lk->next_backend == conf->num_backends) {
+        lk->cb(lk->r, lk->data, NULL, NULL);
+        return;
+    }
+    char path[SG_STORE_ID_MAX + 32];
+    int n = snprintf(path, sizeof(path), "/v1/snapshots/%s", lk->id);
+    sg_backend_conf_t *be = conf->backends + lk->next_backend++;
+    lk->call = sg_backend_call(&lk->r->thread->loop, conf, be, "GET", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0),
+                               lk->r->request_id, 1024 * 1024, on_snapshot_probe, lk);
 }
 
 static void on_store_snapshot(void *data, const char *err, const sg_snapshot_rec_t *rec)
 {
     snap_lookup_t *lk = data;
     lk->op = NULL;
+    if (err == NULL && rec == NULL) {
+        /* unknown to the store (taken before the gateway, or store lost): ask the backends once */
+        probe_next_snapshot_backend(lk);
+        return;
+    }
     lk->cb(lk->r, lk->data, err, rec);
 }
 
@@ -237,6 +315,7 @@ void sg_ownership_snapshot(sg_request_t *r, const char *id, sg_ownership_snapsho
     snap_lookup_t *lk = h2o_mem_alloc_pool(&r->req->pool, sizeof(*lk));
     memset(lk, 0, sizeof(*lk));
     lk->r = r;
+    snprintf(lk->id, sizeof(lk->id), "%s", id);
     lk->cb = cb;
     lk->data = data;
     sg_plugin_api.on_dispose((sg_plugin_req_t *)r, snap_dispose, lk);

@@ -29,6 +29,8 @@ void sg_ownership_put_snapshot(sg_request_t *r, const sg_snapshot_rec_t *rec, sg
 void sg_ownership_forget_sandbox(sg_request_t *r, const char *id);
 void sg_ownership_forget_snapshot(sg_request_t *r, const char *id);
 
+/* Drops the cached owner of a sandbox (e.g. its endpoint stopped answering); the store keeps it. */
+void sg_ownership_invalidate(const char *id);
 /* Parses a Sandbox JSON object from a backend into rec (tenant from the tag, may be ""). Returns 0 on success. */
 int sg_ownership_rec_from_json(const char *tenant_tag, const char *backend, void *sandbox_json, sg_sandbox_rec_t *rec);
 

@@ -7,6 +7,7 @@
  * headers. The tenant's credentials are not forwarded.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,16 +43,51 @@ typedef struct st_port_req_t {
     endpoint_t ep;
 } port_req_t;
 
-static __thread endpoint_t *cache;
+/* process-wide, so that forgetting a deleted sandbox's endpoints is seen by every worker thread */
+static endpoint_t cache[CACHE_SIZE];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static endpoint_t *cache_slot(const char *id, uint16_t port)
+static size_t slot_of(const char *id, uint16_t port)
 {
-    if (cache == NULL)
-        cache = calloc(CACHE_SIZE, sizeof(*cache)); /* per thread; threads live as long as the process */
     size_t h = 1469598103934665603ull ^ port;
     for (const char *p = id; *p != '\0'; ++p)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return cache + (h & (CACHE_SIZE - 1));
+    return h & (CACHE_SIZE - 1);
+}
+
+static int cache_get(const char *id, uint16_t port, endpoint_t *out)
+{
+    size_t i = slot_of(id, port);
+    int hit = 0;
+    pthread_mutex_lock(&cache_lock);
+    if (cache[i].until_ms > sg_now_us() / 1000 && cache[i].port == port && strcmp(cache[i].id, id) == 0) {
+        *out = cache[i];
+        hit = 1;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return hit;
+}
+
+static void cache_put(const endpoint_t *ep)
+{
+    size_t i = slot_of(ep->id, ep->port);
+    pthread_mutex_lock(&cache_lock);
+    cache[i] = *ep;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static void cache_forget(const char *id, uint16_t port)
+{
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i != CACHE_SIZE; ++i)
+        if ((port == 0 || cache[i].port == port) && strcmp(cache[i].id, id) == 0)
+            cache[i].until_ms = 0;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void sg_port_forget(const char *id)
+{
+    cache_forget(id, 0);
 }
 
 /* parses "[scheme://]host:port[/prefix]" into ep; returns 0 on success */
@@ -109,6 +145,14 @@ static int parse_endpoint(const char *s, endpoint_t *ep)
     return 0;
 }
 
+/* the endpoint did not answer: the sandbox may be gone or moved; resolve both again next time */
+static void on_upstream_error(sg_request_t *r, void *data)
+{
+    port_req_t *pr = data;
+    cache_forget(pr->id, r->route.port);
+    sg_ownership_invalidate(pr->id);
+}
+
 static void forward(port_req_t *pr)
 {
     sg_request_t *r = pr->r;
@@ -140,8 +184,44 @@ static void forward(port_req_t *pr)
                            .extra = extra,
                            .num_extra = ep->num_headers,
                            .strip = strip,
-                           .num_strip = 1};
+                           .num_strip = 1,
+                           .on_upstream_error = on_upstream_error,
+                           .on_status_data = pr};
     sg_proxy_start(r, &t);
+}
+
+/* fills ep from a backend's Endpoint JSON and caches it; returns 0 on success */
+static int endpoint_from_json(const char *id, uint16_t port, h2o_iovec_t body, endpoint_t *ep)
+{
+    json_t *obj = json_loadb(body.base, body.len, 0, NULL);
+    json_t *endpoint = json_object_get(obj, "endpoint"), *headers = json_object_get(obj, "headers");
+    memset(ep, 0, sizeof(*ep));
+    if (!json_is_string(endpoint) || parse_endpoint(json_string_value(endpoint), ep) != 0) {
+        json_decref(obj);
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(headers, k, v)
+    {
+        if (ep->num_headers == MAX_ENDPOINT_HEADERS || !json_is_string(v) || strlen(k) >= 64 || json_string_length(v) >= 256)
+            continue;
+        snprintf(ep->header_names[ep->num_headers], 64, "%s", k);
+        snprintf(ep->header_values[ep->num_headers], 256, "%s", json_string_value(v));
+        ep->num_headers++;
+    }
+    json_decref(obj);
+    snprintf(ep->id, sizeof(ep->id), "%s", id);
+    ep->port = port;
+    ep->until_ms = sg_now_us() / 1000 + CACHE_TTL_MS;
+    cache_put(ep);
+    return 0;
+}
+
+int sg_port_remember_endpoint(const char *id, uint16_t port, h2o_iovec_t body)
+{
+    endpoint_t ep;
+    return endpoint_from_json(id, port, body, &ep);
 }
 
 static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t body)
@@ -156,32 +236,14 @@ static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t bod
         sg_lifecycle_sandbox_not_found(r, pr->id);
         return;
     }
-    json_t *obj = status == 200 ? json_loadb(body.base, body.len, 0, NULL) : NULL;
-    json_t *endpoint = json_object_get(obj, "endpoint"), *headers = json_object_get(obj, "headers");
-    memset(&pr->ep, 0, sizeof(pr->ep));
-    if (!json_is_string(endpoint) || parse_endpoint(json_string_value(endpoint), &pr->ep) != 0) {
-        json_decref(obj);
-        if (status == 200)
-            sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the backend reported an endpoint the gateway cannot reach");
-        else
-            sg_lifecycle_send_backend_response(r, status, body);
+    if (status != 200) {
+        sg_lifecycle_send_backend_response(r, status, body);
         return;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach(headers, k, v)
-    {
-        if (pr->ep.num_headers == MAX_ENDPOINT_HEADERS || !json_is_string(v) || strlen(k) >= 64 || json_string_length(v) >= 256)
-            continue;
-        snprintf(pr->ep.header_names[pr->ep.num_headers], 64, "%s", k);
-        snprintf(pr->ep.header_values[pr->ep.num_headers], 256, "%s", json_string_value(v));
-        pr->ep.num_headers++;
+    if (endpoint_from_json(pr->id, r->route.port, body, &pr->ep) != 0) {
+        sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the backend reported an endpoint the gateway cannot reach");
+        return;
     }
-    json_decref(obj);
-    snprintf(pr->ep.id, sizeof(pr->ep.id), "%s", pr->id);
-    pr->ep.port = r->route.port;
-    pr->ep.until_ms = sg_now_us() / 1000 + CACHE_TTL_MS;
-    *cache_slot(pr->id, r->route.port) = pr->ep;
     forward(pr);
 }
 
@@ -201,9 +263,7 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
         return;
     }
     r->backend = h2o_iovec_init(pr->be->name, strlen(pr->be->name));
-    endpoint_t *cached = cache_slot(pr->id, r->route.port);
-    if (cached->until_ms > sg_now_us() / 1000 && cached->port == r->route.port && strcmp(cached->id, pr->id) == 0) {
-        pr->ep = *cached;
+    if (cache_get(pr->id, r->route.port, &pr->ep)) {
         forward(pr);
         return;
     }

@@ -20,6 +20,7 @@ typedef struct st_proxy_t {
     sg_backend_t *backend;
     const sg_health_conf_t *health;
     void (*on_status)(sg_request_t *r, void *data, int status);
+    void (*on_upstream_error)(sg_request_t *r, void *data);
     void *on_status_data;
     const char *not_found_code, *not_found_message;
     unsigned eos : 1;
@@ -195,6 +196,8 @@ static void send_upstream_error(proxy_t *self, const char *err)
     sg_request_t *r = self->r;
     sg_metrics_t *m = &r->thread->metrics;
     h2o_req_log_error(r->req, "proxy", "%s", err);
+    if (self->on_upstream_error != NULL)
+        self->on_upstream_error(r, self->on_status_data);
     if (err == sg_pool_err_busy) {
         SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_BUSY], 1);
         sg_request_error(r, 503, "GATEWAY::UPSTREAM_BUSY", "all connections to the upstream are in use; retry later");
@@ -293,6 +296,7 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
     self->backend = t->backend;
     self->health = t->health;
     self->on_status = t->on_status;
+    self->on_upstream_error = t->on_upstream_error;
     self->on_status_data = t->on_status_data;
     self->not_found_code = t->not_found_code;
     self->not_found_message = t->not_found_message;

@@ -25,7 +25,9 @@ typedef struct st_sg_proxy_target_t {
     const sg_health_conf_t *health;
     /* called with the upstream's status before the response starts (may be NULL) */
     void (*on_status)(sg_request_t *r, void *data, int status);
-    void *on_status_data;
+    /* called when the upstream could not be reached or failed before answering (may be NULL) */
+    void (*on_upstream_error)(sg_request_t *r, void *data);
+    void *on_status_data; /* data of both hooks */
     /* when set, an upstream 404 is replaced by this gateway error (same body whatever the upstream said) */
     const char *not_found_code;
     const char *not_found_message;

@@ -85,10 +85,25 @@ void sg_request_json(sg_request_t *r, int status, const char *json, size_t len)
     h2o_send_inline(req, body.base, body.len);
 }
 
+/* copies s replacing bytes outside printable ASCII (ids from paths may be anything, JSON needs UTF-8) */
+static char *printable(const char *s)
+{
+    char *out = strdup(s);
+    for (char *p = out; *p != '\0'; ++p)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
+    return out;
+}
+
 void sg_request_error(sg_request_t *r, int status, const char *code, const char *message)
 {
     r->error_code = code;
     json_t *obj = json_pack("{s:s, s:s}", "code", code, "message", message);
+    if (obj == NULL) {
+        char *safe = printable(message);
+        obj = json_pack("{s:s, s:s}", "code", code, "message", safe);
+        free(safe);
+    }
     char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
     if (text == NULL) {
         static const char fallback[] = "{\"code\":\"GATEWAY::INTERNAL_ERROR\",\"message\":\"cannot encode error\"}";

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "plugin.h"
 
 typedef struct st_entry_t {
@@ -141,13 +142,21 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
 {
     conf_t *conf = p;
     ctx_t *ctx = c;
-    sg_plugin_str_t key = {NULL, 0}, auth;
+    sg_plugin_str_t key = {NULL, 0}, auth, bearer = {NULL, 0};
+    /* the auth scheme is case-insensitive (RFC 9110 11.1) */
+    if (api->req_header(req, "authorization", 13, &auth) && auth.len > 7 && strncasecmp(auth.base, "bearer ", 7) == 0) {
+        bearer.base = auth.base + 7;
+        bearer.len = auth.len - 7;
+        while (bearer.len != 0 && bearer.base[0] == ' ')
+            ++bearer.base, --bearer.len;
+    }
     if (api->req_header(req, "open-sandbox-api-key", 20, &key) && key.len != 0) {
         api->req_strip_header(req, "open-sandbox-api-key", 20);
-    } else if (api->req_header(req, "authorization", 13, &auth) && auth.len > 7 &&
-               (memcmp(auth.base, "Bearer ", 7) == 0 || memcmp(auth.base, "bearer ", 7) == 0)) {
-        key.base = auth.base + 7;
-        key.len = auth.len - 7;
+        /* the same key sent twice: neither copy may reach the upstream */
+        if (bearer.len == key.len && memcmp(bearer.base, key.base, key.len) == 0)
+            api->req_strip_header(req, "authorization", 13);
+    } else if (bearer.len != 0) {
+        key = bearer;
         api->req_strip_header(req, "authorization", 13);
     }
     if (key.base == NULL || key.len == 0) {
