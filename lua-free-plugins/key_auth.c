@@ -35,7 +35,10 @@ typedef struct st_ctx_t {
     sg_plugin_req_t *req;
     conf_t *conf;
     unsigned char hash[32];
-    int suspended;
+    /* a second credential in Authorization: Bearer, checked once the first one passed */
+    unsigned char bearer_hash[32];
+    int has_bearer;
+    int checking_bearer;
 } ctx_t;
 
 static void *config_parse(const sg_plugin_api_t *api, sg_plugin_conf_t *c)
@@ -128,13 +131,43 @@ static sg_plugin_status_t apply(const sg_plugin_api_t *api, sg_plugin_req_t *req
     }
 }
 
+static void on_lookup(void *data, sg_plugin_key_status_t st, sg_plugin_str_t tenant, int64_t expires_at_ms);
+
+/* a key the gateway knows (valid or not) in Authorization is a credential too: it must not reach the upstream */
+static sg_plugin_status_t check_bearer(ctx_t *ctx)
+{
+    const sg_plugin_api_t *api = ctx->api;
+    entry_t e;
+    if (!ctx->has_bearer)
+        return SG_PLUGIN_CONTINUE;
+    if (cache_get(ctx->conf, ctx->bearer_hash, api->now_ms(ctx->req), &e)) {
+        if (e.status != SG_PLUGIN_KEY_UNKNOWN)
+            api->req_strip_header(ctx->req, "authorization", 13);
+        return SG_PLUGIN_CONTINUE;
+    }
+    ctx->checking_bearer = 1;
+    api->key_lookup(ctx->req, ctx->bearer_hash, on_lookup, ctx);
+    return SG_PLUGIN_SUSPENDED;
+}
+
 static void on_lookup(void *data, sg_plugin_key_status_t st, sg_plugin_str_t tenant, int64_t expires_at_ms)
 {
     ctx_t *ctx = data;
     const sg_plugin_api_t *api = ctx->api;
     uint64_t now = api->now_ms(ctx->req);
+    if (ctx->checking_bearer) {
+        cache_put(ctx->conf, ctx->bearer_hash, st, tenant, expires_at_ms, now);
+        if (st != SG_PLUGIN_KEY_UNKNOWN)
+            api->req_strip_header(ctx->req, "authorization", 13);
+        api->resume(ctx->req, SG_PLUGIN_CONTINUE);
+        return;
+    }
     cache_put(ctx->conf, ctx->hash, st, tenant, expires_at_ms, now);
     sg_plugin_status_t result = apply(api, ctx->req, st, tenant.base, tenant.len);
+    if (result == SG_PLUGIN_CONTINUE && ctx->has_bearer) {
+        if (check_bearer(ctx) == SG_PLUGIN_SUSPENDED)
+            return; /* resumed by the bearer lookup */
+    }
     api->resume(ctx->req, result);
 }
 
@@ -152,9 +185,13 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
     }
     if (api->req_header(req, "open-sandbox-api-key", 20, &key) && key.len != 0) {
         api->req_strip_header(req, "open-sandbox-api-key", 20);
-        /* the same key sent twice: neither copy may reach the upstream */
-        if (bearer.len == key.len && memcmp(bearer.base, key.base, key.len) == 0)
+        /* the same key sent twice: neither copy may reach the upstream; another one is looked up */
+        if (bearer.len == key.len && memcmp(bearer.base, key.base, key.len) == 0) {
             api->req_strip_header(req, "authorization", 13);
+        } else if (bearer.len != 0) {
+            api->sha256(bearer.base, bearer.len, ctx->bearer_hash);
+            ctx->has_bearer = 1;
+        }
     } else if (bearer.len != 0) {
         key = bearer;
         api->req_strip_header(req, "authorization", 13);
@@ -175,7 +212,8 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
         sg_plugin_key_status_t st = e.status;
         if (st == SG_PLUGIN_KEY_VALID && e.key_expires_at_ms != 0 && (uint64_t)e.key_expires_at_ms <= now)
             st = SG_PLUGIN_KEY_EXPIRED;
-        return apply(api, req, st, e.tenant, strlen(e.tenant));
+        sg_plugin_status_t result = apply(api, req, st, e.tenant, strlen(e.tenant));
+        return result == SG_PLUGIN_CONTINUE ? check_bearer(ctx) : result;
     }
     api->key_lookup(req, ctx->hash, on_lookup, ctx);
     return SG_PLUGIN_SUSPENDED;
