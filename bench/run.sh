@@ -3,7 +3,21 @@
 # ONE worker process/thread (per-core comparison), in front of the same nginx
 # upstream that returns a small fixed 200 response, on plain HTTP/1.1 with
 # keep-alive on both sides. Writes bench/RESULTS.md; raw wrk outputs and the
-# rendered configs go to bench/out/. Last line printed:
+# rendered configs go to bench/out/.
+#
+# Then the tenancy path ("Tenancy path" in RESULTS.md), same upstream, same
+# request GET /v1/sandboxes/$BENCH_SANDBOX_ID with an OPEN-SANDBOX-API-KEY header:
+#   (a) direct to the upstream (which answers a fixed Sandbox JSON tagged with
+#       the bench tenant);
+#   (b) sandgate without tenants (bench/sandgate.yaml.in: /v1/* proxied to a backend);
+#   (c) sandgate with a tenant, key-auth and the Redis store
+#       (bench/sandgate-tenancy.yaml.in; a redis-server started here on a free
+#       port; the tenant key exists only in Redis; the sandbox is adopted by
+#       the first request, which probes the upstream);
+# and a shorter latency run of (a) and (c) against the OpenSandbox simulator
+# (tests/simulator/server.js; the sandbox is created through sandgate).
+# Last two lines printed:
+#   tenancy/plain cpu-per-request: X.XX
 #   sandgate/nginx cpu-per-request: X.XX
 #
 # Usage: bench/run.sh            (or: make bench)
@@ -24,6 +38,14 @@
 #                   into bench/sandgate.yaml.in as the TENANT_KEY_HASH placeholder; set it
 #                   empty to send no header]
 #   BENCH_KEEP_TMP  1 = keep the temporary directory (access logs, pids) [0]
+#   BENCH_TENANCY   1|0: run the tenancy-path section [1]; needs redis-server and redis-cli
+#   BENCH_SANDBOX_ID    sandbox id requested on the tenancy path [bench-sbx-1]
+#   BENCH_KEY_TTL   key-auth positive_ttl in (c) [60s; the plugin's default is 10s]
+#   BENCH_RECONCILE lifecycle.reconcile_interval in (c) [30s, the default]
+#   BENCH_SIM       1|0: the latency run against the simulator [1]; needs node and
+#                   tests/node_modules (cd tests && npm ci), skipped otherwise
+#   BENCH_SIM_DURATION  seconds per simulator run (1 run per connection count) [5]
+#   REDIS_SERVER, REDIS_CLI, NODE   [redis-server, redis-cli, node]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,6 +65,16 @@ SANDGATE_BENCH_HEADER="${SANDGATE_BENCH_HEADER-OPEN-SANDBOX-API-KEY: $TENANT_KEY
 NGINX="${NGINX:-/usr/sbin/nginx}"
 HAPROXY="${HAPROXY:-/usr/sbin/haproxy}"
 WRK="${WRK:-wrk}"
+REDIS_SERVER="${REDIS_SERVER:-redis-server}"
+REDIS_CLI="${REDIS_CLI:-redis-cli}"
+NODE="${NODE:-node}"
+SBX_ID="${BENCH_SANDBOX_ID:-bench-sbx-1}"
+TENANT_ID=bench
+KEY_TTL="${BENCH_KEY_TTL:-60s}"
+RECONCILE="${BENCH_RECONCILE:-30s}"
+SIM_DURATION="${BENCH_SIM_DURATION:-5}"
+REDIS_PREFIX="sandgate:"
+T_HEADER="OPEN-SANDBOX-API-KEY: $TENANT_KEY"
 
 log() { echo "bench: $*" >&2; }
 die() {
@@ -60,6 +92,8 @@ done
 [[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -gt 0 ]] || die "BENCH_DURATION must be a positive integer (seconds)"
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must be an integer (seconds)"
 [[ "$REPEAT" =~ ^[0-9]+$ && "$REPEAT" -gt 0 ]] || die "BENCH_REPEAT must be a positive integer"
+[[ "$SBX_ID" =~ ^[A-Za-z0-9._-]{1,128}$ ]] || die "BENCH_SANDBOX_ID must be 1-128 characters of [A-Za-z0-9._-]"
+[[ "$SIM_DURATION" =~ ^[0-9]+$ && "$SIM_DURATION" -gt 0 ]] || die "BENCH_SIM_DURATION must be a positive integer (seconds)"
 
 NCPU="$(nproc)"
 CLK_TCK="$(getconf CLK_TCK)"
@@ -84,7 +118,7 @@ fi
 
 TMP="$(mktemp -d /tmp/sandgate-bench.XXXXXX)"
 mkdir -p "$OUT_DIR"
-rm -f "$OUT_DIR"/wrk-*.txt "$OUT_DIR"/*.conf "$OUT_DIR"/*.cfg "$OUT_DIR"/*.yaml
+rm -f "$OUT_DIR"/wrk-*.txt "$OUT_DIR"/*.conf "$OUT_DIR"/*.cfg "$OUT_DIR"/*.yaml "$OUT_DIR"/*.json "$OUT_DIR"/*.log
 
 # ---------------------------------------------------------------- process handling
 pids=()
@@ -248,6 +282,13 @@ parse_wrk() {
 declare -A R_REQ R_RPS R_P50 R_P99 R_ERR R_CPU R_RSS R_HWM
 TARGETS=()
 declare -A NOTE
+# bench_target settings for the tenancy-path sections:
+GROUP=main     # result table the target belongs to (TARGETS holds the "main" one)
+declare -A GROUP_TARGETS
+VERIFY_ARGS=() # set: the warm-up runs bench/verify.lua with these arguments and its
+declare -A R_VERIFY # verdict is kept in R_VERIFY[target]
+RUN_HOOK=""    # set: function called "before NAME CONNS RUN" / "after NAME CONNS RUN REQUESTS"
+               # around each measured run (outside the CPU measurement window)
 
 # run_wrk OUTFILE CONNS URL [HEADER]
 run_wrk() {
@@ -266,27 +307,43 @@ run_wrk() {
 # connection count, with the CPU time and memory of PID and its children.
 bench_target() {
     local name="$1" pid="$2" url="$3" hdr="${4:-}" c i procs t0 t1 f runs req rps p50 p99 err cpu
-    TARGETS+=("$name")
-    if [ "$WARMUP" -gt 0 ]; then
-        local wargs=(-t2 -c16 -d"${WARMUP}s" --timeout 5s)
+    if [ "$GROUP" = main ]; then TARGETS+=("$name"); fi
+    GROUP_TARGETS[$GROUP]="${GROUP_TARGETS[$GROUP]:-}$name "
+    local wdur="$WARMUP"
+    if [ "${#VERIFY_ARGS[@]}" -gt 0 ] && [ "$wdur" -lt 2 ]; then wdur=2; fi
+    if [ "$wdur" -gt 0 ]; then
+        local wargs=(-t2 -c16 -d"${wdur}s" --timeout 5s) wout=/dev/null wtail=()
         [ -n "$hdr" ] && wargs+=(-H "$hdr")
-        timeout $((WARMUP + 30)) "${LOAD_CPU[@]}" "$WRK" "${wargs[@]}" "$url" >/dev/null 2>&1 &
+        if [ "${#VERIFY_ARGS[@]}" -gt 0 ]; then
+            wargs+=(-s "$BENCH_DIR/verify.lua")
+            wtail=(-- "${VERIFY_ARGS[@]}")
+            wout="$OUT_DIR/wrk-$name-warmup-verify.txt"
+        fi
+        timeout $((wdur + 30)) "${LOAD_CPU[@]}" "$WRK" "${wargs[@]}" "$url" "${wtail[@]}" >"$wout" 2>&1 &
         WRK_PID=$!
         wait "$WRK_PID" || true
         WRK_PID=
+        if [ "${#VERIFY_ARGS[@]}" -gt 0 ]; then
+            R_VERIFY[$name]="$(sed -n 's/^verify: //p' "$wout" | head -n1)"
+            log "$name: warm-up check: ${R_VERIFY[$name]:-no verdict (see $wout)}"
+            [[ "${R_VERIFY[$name]}" =~ ^responses=[1-9][0-9]*\ non200=0\ unproxied=0\ wrongbody=0$ ]] ||
+                log "warning: $name: not every warm-up response was a proxied 200 with the sandbox (see $wout)"
+        fi
     fi
     for c in "${CONNS[@]}"; do
         mapfile -t procs < <(tree "$pid")
-        [ "$name" = direct ] || place_proxy "$c" "${procs[@]}"
+        case "$name" in *direct) ;; *) place_proxy "$c" "${procs[@]}" ;; esac
         runs=""
         for i in $(seq "$REPEAT"); do
             f="$OUT_DIR/wrk-$name-c$c-run$i.txt"
             log "$name: $c connection(s), ${DURATION}s (run $i/$REPEAT)"
+            if [ -n "$RUN_HOOK" ]; then "$RUN_HOOK" before "$name" "$c" "$i"; fi
             t0="$(cpu_ticks "${procs[@]}")"
             run_wrk "$f" "$c" "$url" "$hdr"
             t1="$(cpu_ticks "${procs[@]}")"
             read -r req rps p50 p99 err < <(parse_wrk "$f")
             [ "$req" -gt 0 ] || die "$name: wrk completed no requests (see $f)"
+            if [ -n "$RUN_HOOK" ]; then "$RUN_HOOK" after "$name" "$c" "$i" "$req"; fi
             cpu="$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
             runs+="$req $rps $p50 $p99 $err $cpu"$'\n'
         done
@@ -337,9 +394,15 @@ start_nginx() {
 
 log "temp dir $TMP; upstream :$UPSTREAM_PORT, proxies :$PROXY_PORT; CPU pinning: $([ "$PIN" -eq 1 ] && echo on || echo off)"
 
-# Upstream.
+# Upstream. The sandbox of the tenancy path: tagged with the bench tenant,
+# Running, created in the past, expiring far in the future.
+SANDBOX_JSON="{\"id\":\"$SBX_ID\",\"image\":{\"uri\":\"python:3.11\"},\"entrypoint\":[\"tail\",\"-f\",\"/dev/null\"],"
+SANDBOX_JSON+="\"metadata\":{\"sandgate.io/tenant\":\"$TENANT_ID\",\"purpose\":\"bench\"},"
+SANDBOX_JSON+="\"status\":{\"state\":\"Running\",\"reason\":\"\",\"message\":\"\",\"lastTransitionAt\":\"2026-01-01T00:00:00Z\"},"
+SANDBOX_JSON+="\"createdAt\":\"2026-01-01T00:00:00Z\",\"expiresAt\":\"2099-12-31T23:59:59Z\"}"
 render "$BENCH_DIR/upstream-nginx.conf.in" "$TMP/upstream.conf" \
-    TMP="$TMP" UPSTREAM_PORT="$UPSTREAM_PORT" USER_LINE="$USER_LINE"
+    TMP="$TMP" UPSTREAM_PORT="$UPSTREAM_PORT" USER_LINE="$USER_LINE" \
+    BENCH_SANDBOX_ID="$SBX_ID" BENCH_SANDBOX_JSON="$SANDBOX_JSON"
 cp "$TMP/upstream.conf" "$OUT_DIR/upstream-nginx.conf"
 start_nginx upstream "$TMP/upstream.conf" "${LOAD_CPU[@]}"
 UPSTREAM_PID="$STARTED_PID"
@@ -416,7 +479,336 @@ else
     fi
     [ "$SANDGATE_STATUS" = ok ] || log "sandgate FAILED: $SANDGATE_REASON"
 fi
+# ---------------------------------------------------------------- tenancy path
+# (a) direct, (b) sandgate without tenants, (c) sandgate with a tenant, key-auth
+# and Redis; the same request GET /v1/sandboxes/$SBX_ID with the tenant key.
+T_PATH="/v1/sandboxes/$SBX_ID"
+TEN_STATUS=skipped
+TEN_REASON=""
+REDIS_PORT=""
+REDIS_PID=""
+REDIS_VERSION="n/a"
+declare -A T_UPX T_RCMD T_RREQ T_RDETAIL
+TEN_COLD=""
+TEN_WARM=""
+TEN_COLD_REDIS=""
+TEN_ADOPTION=""
+TEN_STORE_AFTER=""
+TEN_REDIS_RSS=""
+TEN_LOAD_START=""
+TEN_LOAD_END=""
+
+rcli() { "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# redis_cmdstats: "command calls" per line from INFO commandstats (INFO itself left out).
+redis_cmdstats() {
+    rcli INFO commandstats 2>/dev/null | tr -d '\r' |
+        awk -F'[:=,]' '/^cmdstat_/ { sub(/^cmdstat_/, "", $1); if ($1 != "info") print $1, $3 }'
+}
+
+# redis_delta BEFORE AFTER: "total cmd=n cmd=n..." (commands run between the two snapshots).
+redis_delta() {
+    awk 'NR == FNR { a[$1] = $2; next } { d = $2 - a[$1]; if (d > 0) { t += d; s = s " " $1 "=" d } } END { printf "%d%s\n", t, s }' \
+        <(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
+
+# upstream_requests: requests the upstream nginx has handled (stub_status; counts itself).
+upstream_requests() {
+    curl -s --max-time 2 "http://127.0.0.1:$UPSTREAM_PORT/_bench/status" | awk 'NR == 3 { print $3 }'
+}
+
+# tenancy_hook before|after NAME CONNS RUN [REQUESTS]: upstream requests and Redis
+# commands during each measured run.
+HOOK_UP0=0
+HOOK_RS0=""
+tenancy_hook() {
+    local phase="$1" name="$2" c="$3" req="${5:-0}" up1 rs1 d k
+    if [ "$phase" = before ]; then
+        HOOK_UP0="$(upstream_requests)"
+        HOOK_RS0="$(redis_cmdstats)"
+        return 0
+    fi
+    up1="$(upstream_requests)"
+    rs1="$(redis_cmdstats)"
+    # minus 1: the "after" status request counts itself
+    T_UPX[$name,$c]=$((${T_UPX[$name,$c]:-0} + ${up1:-0} - ${HOOK_UP0:-0} - 1 - req))
+    T_RREQ[$name,$c]=$((${T_RREQ[$name,$c]:-0} + req))
+    read -r d k <<<"$(redis_delta "$HOOK_RS0" "$rs1")"
+    T_RCMD[$name,$c]=$((${T_RCMD[$name,$c]:-0} + d))
+    if [ -n "${k:-}" ]; then T_RDETAIL[$name,$c]="${T_RDETAIL[$name,$c]:-}${T_RDETAIL[$name,$c]:+; }run $4: $k"; fi
+    log "$name c=$c run $4: $d Redis command(s) for $req requests${k:+ ($k)}; upstream saw $((${up1:-0} - ${HOOK_UP0:-0} - 1)) requests"
+}
+
+# wait_backend_up ADMIN_KEY: until sandgate's admin API reports its backend up (15 s).
+wait_backend_up() {
+    local key="$1"
+    for _ in $(seq 75); do
+        if curl -s --max-time 2 -H "Authorization: Bearer $key" "http://127.0.0.1:$ADMIN_PORT/admin/v1/backends" |
+            grep -q '"state": *"up"'; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# start_sandgate CONF DIR: starts sandgate (placed like the proxy); sets STARTED_PID.
+start_sandgate() {
+    local conf="$1" dir="$2"
+    if ! "$SANDGATE_BIN" -t -c "$conf" >"$dir/check.log" 2>&1; then
+        cat "$dir/check.log" >&2
+        return 1
+    fi
+    "${PROXY_CPU[@]}" "$SANDGATE_BIN" -c "$conf" >"$dir/stdout.log" 2>&1 &
+    STARTED_PID=$!
+    pids+=("$STARTED_PID")
+}
+
+# access_summary FILE: "N lines, M not 200".
+access_summary() {
+    awk '{ n++; if ($0 !~ /"status":200[,}]/) bad++ } END { printf "%d lines, %d not 200\n", n, bad }' "$1" 2>/dev/null || echo "?"
+}
+
+# seed_key: the tenant key in Redis only ({prefix}key:{sha256 hex}, docs/STORE.md).
+seed_key() {
+    local hex="${TENANT_KEY_HASH_T#sha256:}"
+    [ "$(rcli HSET "${REDIS_PREFIX}key:$hex" tenant "$TENANT_ID" expires_at_ms 0 revoked 0)" = 3 ] ||
+        [ "$(rcli HGET "${REDIS_PREFIX}key:$hex" tenant)" = "$TENANT_ID" ]
+}
+
+run_tenancy() {
+    local url_a="http://127.0.0.1:$UPSTREAM_PORT$T_PATH" url="http://127.0.0.1:$PROXY_PORT$T_PATH" pid before after
+    TEN_ADMIN_KEY="bench-admin-$(openssl rand -hex 16)"
+    TEN_ADMIN_HASH="$("$SANDGATE_BIN" hash-key "$TEN_ADMIN_KEY" 2>/dev/null || true)"
+    TENANT_KEY_HASH_T="$("$SANDGATE_BIN" hash-key "$TENANT_KEY" 2>/dev/null || true)"
+    if [[ ! "$TEN_ADMIN_HASH" =~ ^sha256:[0-9a-f]{64}$ || ! "$TENANT_KEY_HASH_T" =~ ^sha256:[0-9a-f]{64}$ ]]; then
+        TEN_REASON="'sandgate hash-key' failed"
+        return 1
+    fi
+
+    # Redis, in memory only, on CPU 0 with the upstream and wrk.
+    REDIS_PORT="$(free_port 18730 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT")"
+    mkdir -p "$TMP/redis"
+    "${LOAD_CPU[@]}" "$REDIS_SERVER" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+        --dir "$TMP/redis" --daemonize no --loglevel warning >"$TMP/redis/redis.log" 2>&1 &
+    REDIS_PID=$!
+    pids+=("$REDIS_PID")
+    for _ in $(seq 50); do
+        [ "$(rcli PING 2>/dev/null)" = PONG ] && break
+        sleep 0.1
+    done
+    if [ "$(rcli PING 2>/dev/null)" != PONG ]; then
+        TEN_REASON="redis-server did not start (see $TMP/redis/redis.log)"
+        return 1
+    fi
+    REDIS_VERSION="$(rcli INFO server | tr -d '\r' | sed -n 's/^redis_version://p')"
+    seed_key || {
+        TEN_REASON="could not store the tenant key in Redis"
+        return 1
+    }
+
+    GROUP=tenancy
+    RUN_HOOK=tenancy_hook
+    VERIFY_ARGS=("$SBX_ID")
+
+    # (a) direct
+    bench_target tn-direct "$UPSTREAM_PID" "$url_a" "$T_HEADER"
+
+    # (b) plain proxy: the config of the sandgate run above, no tenants
+    mkdir -p "$TMP/plain/sandgate"
+    render "$BENCH_DIR/sandgate.yaml.in" "$TMP/plain/sandgate.yaml" TMP="$TMP/plain" UPSTREAM_PORT="$UPSTREAM_PORT" \
+        PROXY_PORT="$PROXY_PORT" ADMIN_PORT="$ADMIN_PORT" ADMIN_KEY_HASH="$TEN_ADMIN_HASH" TENANT_KEY_HASH="$TENANT_KEY_HASH_T"
+    cp "$TMP/plain/sandgate.yaml" "$OUT_DIR/sandgate-plain.yaml"
+    start_sandgate "$TMP/plain/sandgate.yaml" "$TMP/plain/sandgate" || {
+        TEN_REASON="sandgate -t rejected $TMP/plain/sandgate.yaml"
+        return 1
+    }
+    pid="$STARTED_PID"
+    wait_proxied "$pid" "$url" "$T_HEADER" || {
+        tail -n 20 "$TMP/plain/sandgate/stdout.log" >&2 || true
+        TEN_REASON="(b): GET $T_PATH through sandgate never returned the upstream's 200"
+        return 1
+    }
+    bench_target tn-plain "$pid" "$url" "$T_HEADER"
+    stop_and_forget "$pid"
+    NOTE[tn-plain]="access log: $(access_summary "$TMP/plain/sandgate/access.log")"
+
+    # (c) auth + routing: tenant, key-auth, Redis store
+    mkdir -p "$TMP/tenancy/sandgate"
+    render "$BENCH_DIR/sandgate-tenancy.yaml.in" "$TMP/tenancy/sandgate.yaml" TMP="$TMP/tenancy" UPSTREAM_PORT="$UPSTREAM_PORT" \
+        PROXY_PORT="$PROXY_PORT" ADMIN_PORT="$ADMIN_PORT" ADMIN_KEY_HASH="$TEN_ADMIN_HASH" BACKEND_API_KEY=bench-backend-key \
+        TENANT_ID="$TENANT_ID" REDIS_PORT="$REDIS_PORT" REDIS_PREFIX="$REDIS_PREFIX" KEY_POSITIVE_TTL="$KEY_TTL" \
+        RECONCILE_INTERVAL="$RECONCILE"
+    cp "$TMP/tenancy/sandgate.yaml" "$OUT_DIR/sandgate-tenancy.yaml"
+    start_sandgate "$TMP/tenancy/sandgate.yaml" "$TMP/tenancy/sandgate" || {
+        TEN_REASON="sandgate -t rejected $TMP/tenancy/sandgate.yaml"
+        return 1
+    }
+    pid="$STARTED_PID"
+    wait_backend_up "$TEN_ADMIN_KEY" || {
+        tail -n 20 "$TMP/tenancy/sandgate/stdout.log" >&2 || true
+        TEN_REASON="(c): sandgate never reported its backend up"
+        return 1
+    }
+    # The first request: key not cached (Redis lookup), sandbox unknown to the
+    # store (Redis miss) -> adoption probe of the backend -> store write -> proxied.
+    # (Reconciliation could adopt it first: it starts 2 s after sandgate.)
+    if [ "$(rcli EXISTS "${REDIS_PREFIX}sbx:$SBX_ID")" = 0 ]; then
+        TEN_ADOPTION="not in the store (store miss, then adoption probe)"
+    else
+        TEN_ADOPTION="already in the store (reconciliation adopted it first)"
+    fi
+    before="$(redis_cmdstats)"
+    TEN_COLD="$(curl -s -o "$OUT_DIR/tenancy-first-response.json" -w '%{http_code} %{time_total}' -H "$T_HEADER" "$url" |
+        awk '{ printf "HTTP %s in %.3f ms\n", $1, $2 * 1000 }' || true)"
+    sleep 0.3 # the adoption write is not awaited by the request
+    after="$(redis_cmdstats)"
+    TEN_COLD_REDIS="$(redis_delta "$before" "$after")"
+    TEN_WARM="$(for _ in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H "$T_HEADER" "$url"; done |
+        sort -k2 -n | awk 'NR == 3 { printf "HTTP %s in %.3f ms\n", $1, $2 * 1000 }')"
+    log "(c) first request: ${TEN_COLD} (sandbox $TEN_ADOPTION; Redis: $TEN_COLD_REDIS); warm (median of 5 curls): $TEN_WARM"
+    wait_proxied "$pid" "$url" "$T_HEADER" || {
+        tail -n 20 "$TMP/tenancy/sandgate/stdout.log" >&2 || true
+        TEN_REASON="(c): GET $T_PATH through sandgate never returned the upstream's 200"
+        return 1
+    }
+    bench_target tn-tenancy "$pid" "$url" "$T_HEADER"
+    TEN_STORE_AFTER="$(rcli HGETALL "${REDIS_PREFIX}sbx:$SBX_ID" | paste -sd' ')"
+    TEN_REDIS_RSS="$(mem_kb VmRSS "$REDIS_PID")"
+    stop_and_forget "$pid"
+    NOTE[tn-tenancy]="access log: $(access_summary "$TMP/tenancy/sandgate/access.log")"
+    if grep -qiE 'error|warn' "$TMP/tenancy/sandgate/stdout.log"; then
+        NOTE[tn-tenancy]+="; sandgate log: $(grep -ciE 'error|warn' "$TMP/tenancy/sandgate/stdout.log") warning/error line(s) (see bench/out/sandgate-tenancy.log)"
+    fi
+    cp "$TMP/tenancy/sandgate/stdout.log" "$OUT_DIR/sandgate-tenancy.log"
+    return 0
+}
+
+if [ "${BENCH_TENANCY:-1}" != 1 ]; then
+    TEN_REASON="BENCH_TENANCY=${BENCH_TENANCY}"
+elif [ ! -x "$SANDGATE_BIN" ]; then
+    TEN_REASON="$SANDGATE_BIN does not exist (run 'make build')"
+elif ! command -v "$REDIS_SERVER" >/dev/null || ! command -v "$REDIS_CLI" >/dev/null; then
+    TEN_REASON="redis-server / redis-cli not found (apt-get install redis-server)"
+else
+    TEN_STATUS=failed
+    TEN_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+    if run_tenancy; then TEN_STATUS=ok; fi
+    TEN_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+fi
+GROUP=main
+RUN_HOOK=""
+VERIFY_ARGS=()
+[ "$TEN_STATUS" = ok ] || log "tenancy path $TEN_STATUS: $TEN_REASON"
+
 stop_and_forget "$UPSTREAM_PID"
+
+# ---------------------------------------------------------------- simulator latency
+# (a) and (c) again, in front of the OpenSandbox simulator (node) instead of
+# the static nginx: realistic latency, one shorter run per connection count.
+SIM_STATUS=skipped
+SIM_REASON=""
+SIM_SBX=""
+SIM_VERSION=""
+
+run_sim() {
+    local sim_key sim_port line pid sim_pid body id state url_a url
+    sim_key="bench-sim-$(openssl rand -hex 8)"
+    SIM_VERSION="node $("$NODE" --version 2>/dev/null)"
+    sim_port="$(free_port 18740 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT" "$REDIS_PORT")"
+    mkdir -p "$TMP/sim" "$TMP/simgate/sandgate"
+    "${LOAD_CPU[@]}" "$NODE" "$ROOT/tests/simulator/server.js" --port "$sim_port" --api-key "$sim_key" --name bench-sim \
+        --ready-delay-ms 0 >"$TMP/sim/stdout.log" 2>"$TMP/sim/stderr.log" &
+    sim_pid=$!
+    pids+=("$sim_pid")
+    line=""
+    for _ in $(seq 100); do
+        line="$(grep -m1 -E '"event" *: *"listening"' "$TMP/sim/stdout.log" || true)"
+        [ -n "$line" ] && break
+        kill -0 "$sim_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$line" ]; then
+        SIM_REASON="the simulator did not start (see $TMP/sim/stderr.log: $(tail -n 3 "$TMP/sim/stderr.log" | tr '\n' ' '))"
+        return 1
+    fi
+    # a clean store: only the tenant key
+    rcli FLUSHALL >/dev/null
+    seed_key || {
+        SIM_REASON="could not store the tenant key in Redis"
+        return 1
+    }
+    render "$BENCH_DIR/sandgate-tenancy.yaml.in" "$TMP/simgate/sandgate.yaml" TMP="$TMP/simgate" UPSTREAM_PORT="$sim_port" \
+        PROXY_PORT="$PROXY_PORT" ADMIN_PORT="$ADMIN_PORT" ADMIN_KEY_HASH="$TEN_ADMIN_HASH" BACKEND_API_KEY="$sim_key" \
+        TENANT_ID="$TENANT_ID" REDIS_PORT="$REDIS_PORT" REDIS_PREFIX="$REDIS_PREFIX" KEY_POSITIVE_TTL="$KEY_TTL" \
+        RECONCILE_INTERVAL="$RECONCILE"
+    cp "$TMP/simgate/sandgate.yaml" "$OUT_DIR/sandgate-simulator.yaml"
+    start_sandgate "$TMP/simgate/sandgate.yaml" "$TMP/simgate/sandgate" || {
+        SIM_REASON="sandgate -t rejected $TMP/simgate/sandgate.yaml"
+        return 1
+    }
+    pid="$STARTED_PID"
+    wait_backend_up "$TEN_ADMIN_KEY" || {
+        SIM_REASON="sandgate never reported the simulator up"
+        return 1
+    }
+    # create the sandbox through sandgate (so it is tagged and recorded), wait until Running
+    body="$(curl -s --max-time 10 -H "$T_HEADER" -H 'Content-Type: application/json' "http://127.0.0.1:$PROXY_PORT/v1/sandboxes" \
+        -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":3600,"resourceLimits":{"cpu":"500m","memory":"512Mi"}}' || true)"
+    id="$(grep -o '"id" *: *"[^"]*"' <<<"$body" | head -n1 | sed 's/.*"\([^"]*\)"$/\1/')"
+    if [ -z "$id" ]; then
+        SIM_REASON="creating a sandbox through sandgate failed: $body"
+        return 1
+    fi
+    SIM_SBX="$id"
+    url_a="http://127.0.0.1:$sim_port/v1/sandboxes/$id"
+    url="http://127.0.0.1:$PROXY_PORT/v1/sandboxes/$id"
+    state=""
+    for _ in $(seq 50); do
+        state="$(curl -s --max-time 2 -H "$T_HEADER" "$url" | grep -o '"state" *: *"[^"]*"' | head -n1 || true)"
+        [[ "$state" == *Running* ]] && break
+        sleep 0.1
+    done
+    if [[ "$state" != *Running* ]]; then
+        SIM_REASON="the sandbox $id never got Running through sandgate (last: ${state:-none})"
+        return 1
+    fi
+    curl -s -H "OPEN-SANDBOX-API-KEY: $sim_key" "$url_a" >"$OUT_DIR/simulator-sandbox.json" || true
+    grep -q "\"sandgate.io/tenant\" *: *\"$TENANT_ID\"" "$OUT_DIR/simulator-sandbox.json" ||
+        log "warning: the simulator's sandbox $id does not carry the tenant tag (see $OUT_DIR/simulator-sandbox.json)"
+
+    local save_d="$DURATION" save_r="$REPEAT"
+    DURATION="$SIM_DURATION"
+    REPEAT=1
+    GROUP=sim
+    VERIFY_ARGS=("$id" -)
+    bench_target sim-direct "$sim_pid" "$url_a" "OPEN-SANDBOX-API-KEY: $sim_key"
+    bench_target sim-tenancy "$pid" "$url" "$T_HEADER"
+    DURATION="$save_d"
+    REPEAT="$save_r"
+    NOTE[sim-tenancy]="access log: $(access_summary "$TMP/simgate/sandgate/access.log") (the create and the state polls included)"
+    curl -s -o /dev/null -X DELETE -H "$T_HEADER" "$url" || true
+    stop_and_forget "$pid"
+    stop_and_forget "$sim_pid"
+    return 0
+}
+
+if [ "$TEN_STATUS" != ok ]; then
+    SIM_REASON="the tenancy path did not run"
+elif [ "${BENCH_SIM:-1}" != 1 ]; then
+    SIM_REASON="BENCH_SIM=${BENCH_SIM}"
+elif ! command -v "$NODE" >/dev/null; then
+    SIM_REASON="node not found"
+elif [ ! -d "$ROOT/tests/node_modules/ws" ]; then
+    SIM_REASON="tests/node_modules missing (cd tests && npm ci)"
+else
+    SIM_STATUS=failed
+    if run_sim; then SIM_STATUS=ok; fi
+fi
+GROUP=main
+VERIFY_ARGS=()
+[ "$SIM_STATUS" = ok ] || log "simulator latency run $SIM_STATUS: $SIM_REASON"
+if [ -n "$REDIS_PID" ]; then stop_and_forget "$REDIS_PID"; fi
 
 # ---------------------------------------------------------------- report
 fmt_ratio() { # fmt_ratio A B: A/B with 2 decimals, "n/a" if either is missing or B <= 0
@@ -426,6 +818,130 @@ added() { # added TARGET CONNS PCT: proxy latency - direct latency (us)
     local v d
     if [ "$3" = 50 ]; then v="${R_P50[$1,$2]:-}"; d="${R_P50[direct,$2]:-}"; else v="${R_P99[$1,$2]:-}"; d="${R_P99[direct,$2]:-}"; fi
     awk -v a="$v" -v b="$d" 'BEGIN { if (a == "" || b == "") print ""; else printf "%.1f\n", a - b }'
+}
+
+# ---- tenancy-path report helpers
+label() {
+    case "$1" in
+    tn-direct) echo "(a) direct" ;;
+    tn-plain) echo "(b) plain proxy" ;;
+    tn-tenancy) echo "(c) auth + routing" ;;
+    sim-direct) echo "(a) direct → simulator" ;;
+    sim-tenancy) echo "(c) auth + routing → simulator" ;;
+    *) echo "$1" ;;
+    esac
+}
+added_vs() { # added_vs TARGET BASE CONNS PCT: TARGET's percentile minus BASE's (us)
+    local v d
+    if [ "$4" = 50 ]; then v="${R_P50[$1,$3]:-}"; d="${R_P50[$2,$3]:-}"; else v="${R_P99[$1,$3]:-}"; d="${R_P99[$2,$3]:-}"; fi
+    awk -v a="$v" -v b="$d" 'BEGIN { if (a == "" || b == "") print "n/a"; else printf "%.1f\n", a - b }'
+}
+redis_per_req() { # redis_per_req TARGET CONNS: "cmds/req (total)"
+    awk -v n="${T_RCMD[$1,$2]:-}" -v r="${T_RREQ[$1,$2]:-}" 'BEGIN { if (n == "" || r + 0 <= 0) print "n/a"; else if (n + 0 == 0) print "0 (0)"; else printf "%.6f (%d)\n", n / r, n }'
+}
+# group_rows GROUP BASE EXTRA: table rows of a group; EXTRA=1 adds the Redis and upstream columns
+group_rows() {
+    local group="$1" base="$2" extra="$3" t c a50 a99 more
+    for t in ${GROUP_TARGETS[$group]:-}; do
+        for c in "${CONNS[@]}"; do
+            [ -n "${R_REQ[$t,$c]:-}" ] || continue
+            if [ "$t" = "$base" ]; then a50="—"; a99="—"; else a50="$(added_vs "$t" "$base" "$c" 50)"; a99="$(added_vs "$t" "$base" "$c" 99)"; fi
+            more=""
+            if [ "$extra" = 1 ]; then more=" $(redis_per_req "$t" "$c") | ${T_UPX[$t,$c]:-n/a} |"; fi
+            awk -v t="$(label "$t")" -v c="$c" -v rps="${R_RPS[$t,$c]}" -v p50="${R_P50[$t,$c]}" -v p99="${R_P99[$t,$c]}" \
+                -v a50="$a50" -v a99="$a99" -v cpu="${R_CPU[$t,$c]}" -v rss="${R_RSS[$t,$c]}" -v hwm="${R_HWM[$t,$c]}" \
+                -v req="${R_REQ[$t,$c]}" -v err="${R_ERR[$t,$c]}" -v more="$more" 'BEGIN {
+                    printf "| %s | %d | %.0f | %.0f | %.0f | %s | %s | %.2f | %.1f | %.1f | %d | %d |%s\n",
+                        t, c, rps, p50, p99, a50, a99, cpu, rss / 1024, hwm / 1024, req, err, more }'
+        done
+    done
+}
+tenancy_report() {
+    local t c verdict
+    echo "What a tenant's call costs on top of plain proxying, measured in the same run on the same upstream."
+    echo "Request: \`GET $T_PATH\` with \`OPEN-SANDBOX-API-KEY: <tenant key>\` (the same bytes for every target)."
+    echo
+    echo "- **(a) direct**: wrk → upstream nginx, which answers the sandbox with a fixed Sandbox JSON of ${#SANDBOX_JSON} bytes"
+    echo "  (metadata \`sandgate.io/tenant: $TENANT_ID\`, state Running, \`expiresAt\` 2099; the list \`GET /v1/sandboxes\` holds it too)."
+    echo "- **(b) plain proxy**: sandgate without tenants (\`bench/sandgate.yaml.in\`, as in the table above: foundation mode,"
+    echo "  \`/v1/*\` proxied to a backend), request-id and access-log plugins."
+    echo "- **(c) auth + routing**: sandgate with tenant \`$TENANT_ID\` (in the config with \`keys: []\`), the Redis store and the"
+    echo "  request-id, key-auth and access-log plugins (\`bench/sandgate-tenancy.yaml.in\`). The tenant key exists only in Redis"
+    echo "  (\`${REDIS_PREFIX}key:<sha256 hex>\` hash: tenant, expires_at_ms 0, revoked 0). Per request: key-auth (SHA-256 of the key,"
+    echo "  key cache, \`positive_ttl: $KEY_TTL\`, plugin default 10s) → owner of the sandbox (per-thread cache of 30 s, fixed in"
+    echo "  \`gateway/ownership.c\`; then the store; then an adoption probe of the backends) → proxied to the owner's backend."
+    echo "  Reconciliation every $RECONCILE and health checks every 1 s run in the background (a few Redis commands / upstream requests)."
+    echo "- Redis: redis-server $REDIS_VERSION started by \`bench/run.sh\` on a free port (\`--save '' --appendonly no\`), on CPU 0 with"
+    echo "  the upstream and wrk$([ -n "$TEN_REDIS_RSS" ] && awk -v r="$TEN_REDIS_RSS" 'BEGIN { printf "; RSS %.1f MiB after (c)", r / 1024 }')."
+    echo "- Same load, pinning, runs and medians as above; CPU µs/req is sandgate's (all its threads), for (a) the upstream's."
+    echo "- *Redis cmds/req*: \`INFO commandstats\` calls (INFO itself left out) before and after each measured run (the warm-up"
+    echo "  already ran), summed over the runs and divided by the completed requests; total in brackets. A MULTI/EXEC block"
+    echo "  counts every command in it, so round trips ≤ commands. (a) and (b) do not use Redis: their figure shows that nothing"
+    echo "  else talks to it."
+    echo "- *Upstream − completed*: requests the upstream handled (nginx \`stub_status\`) minus the requests wrk completed,"
+    echo "  summed over the runs: health checks (1/s), reconciliation lists, and requests still in flight when wrk stopped"
+    echo "  (≤ connections per run). Far below the request count = every counted 200 was really answered by the upstream."
+    echo "- Added latency: percentile minus (a)'s at the same connection count."
+    echo
+    echo "| Target | Conns | Requests/s | p50 µs | p99 µs | Added p50 µs | Added p99 µs | CPU µs/req | RSS MiB | Peak RSS MiB | Requests | Errors | Redis cmds/req (total) | Upstream − completed |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    group_rows tenancy tn-direct 1
+    echo
+    for t in tn-direct tn-plain tn-tenancy; do
+        verdict="${R_VERIFY[$t]:-}"
+        echo "- $(label "$t") warm-up check (\`bench/verify.lua\`, every response): ${verdict:-no verdict}"
+    done
+    for t in tn-plain tn-tenancy; do
+        if [ -n "${NOTE[$t]:-}" ]; then echo "- $(label "$t") ${NOTE[$t]}"; fi
+    done
+    echo "- (c) first request after start (curl, connection setup included): ${TEN_COLD:-n/a}; the sandbox was $TEN_ADOPTION;"
+    echo "  Redis commands it caused: ${TEN_COLD_REDIS:-n/a} (total, then by command). A warm request measured the same way:"
+    echo "  ${TEN_WARM:-n/a} (median of 5)."
+    echo "- Store record of the sandbox after (c): \`${TEN_STORE_AFTER:-none}\`"
+    echo "- Load average at the start / end of the tenancy section: $TEN_LOAD_START / ${TEN_LOAD_END:-?}$(awk -v l="${TEN_LOAD_START%% *}" -v n="$NCPU" 'BEGIN { if (l + 0 > 0.5) printf " (other processes shared the %d CPUs: p99 at many connections is mostly scheduling noise; CPU µs/req holds up better)", n }')"
+    for c in "${CONNS[@]}"; do
+        if [ -n "${T_RDETAIL[tn-tenancy,$c]:-}" ]; then echo "- (c) Redis commands at $c conn(s), by run: ${T_RDETAIL[tn-tenancy,$c]}"; fi
+    done
+    echo
+    echo "| Ratio | CPU per request (${C_HIGH} conns) | CPU per request (${C_LOW} conn) | Throughput (${C_HIGH} conns) |"
+    echo "|---|---:|---:|---:|"
+    echo "| tenancy/plain ((c)/(b)) | $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}") | $(fmt_ratio "${R_CPU[tn-tenancy,$C_LOW]:-}" "${R_CPU[tn-plain,$C_LOW]:-}") | $(fmt_ratio "${R_RPS[tn-tenancy,$C_HIGH]:-}" "${R_RPS[tn-plain,$C_HIGH]:-}") |"
+    echo
+    echo "| Latency added (µs) | p50 (${C_LOW} conn) | p99 (${C_LOW} conn) | p50 (${C_HIGH} conns) | p99 (${C_HIGH} conns) |"
+    echo "|---|---:|---:|---:|---:|"
+    echo "| by plain proxying ((b) − (a)) | $(added_vs tn-plain tn-direct "$C_LOW" 50) | $(added_vs tn-plain tn-direct "$C_LOW" 99) | $(added_vs tn-plain tn-direct "$C_HIGH" 50) | $(added_vs tn-plain tn-direct "$C_HIGH" 99) |"
+    echo "| by auth + routing ((c) − (b)) | $(added_vs tn-tenancy tn-plain "$C_LOW" 50) | $(added_vs tn-tenancy tn-plain "$C_LOW" 99) | $(added_vs tn-tenancy tn-plain "$C_HIGH" 50) | $(added_vs tn-tenancy tn-plain "$C_HIGH" 99) |"
+    echo "| in all ((c) − (a)) | $(added_vs tn-tenancy tn-direct "$C_LOW" 50) | $(added_vs tn-tenancy tn-direct "$C_LOW" 99) | $(added_vs tn-tenancy tn-direct "$C_HIGH" 50) | $(added_vs tn-tenancy tn-direct "$C_HIGH" 99) |"
+    echo
+    local r
+    r="$(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
+    echo "Target: (c)/(b) CPU per request ≤ 1.5 at ${C_HIGH} connections: $r, $(awk -v r="$r" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 <= 1.5) print "met"; else print "**not met**" }')."
+    echo "Target: 0 Redis round trips per request on a warm cache: $(redis_per_req tn-tenancy "$C_HIGH") commands per request at ${C_HIGH} connections, $(redis_per_req tn-tenancy "$C_LOW") at ${C_LOW}."
+    echo "None of the Redis traffic in a measured window is per request; it comes from (1) the key-auth cache entry expiring"
+    echo "(every \`positive_ttl\`, here $KEY_TTL), (2) the ownership cache entry expiring (every 30 s), (3) reconciliation (SMEMBERS"
+    echo "and one pipelined HGETALL every $RECONCILE). Concurrent misses are not coalesced: when an entry expires under N busy"
+    echo "connections, up to N requests look it up at once (one HGETALL each), so one expiry costs up to ${C_HIGH} commands at"
+    echo "${C_HIGH} connections. With the plugin default \`positive_ttl: 10s\` the key lookups recur every 10 s instead of every $KEY_TTL."
+    echo
+    echo "### Against the OpenSandbox simulator (realistic latency)"
+    echo
+    if [ "$SIM_STATUS" != ok ]; then
+        echo "- **simulator run $SIM_STATUS**: $SIM_REASON"
+        return 0
+    fi
+    echo "Not comparable with the tables above: the upstream is \`tests/simulator/server.js\` ($SIM_VERSION, one process, on CPU 0"
+    echo "with wrk), which builds each Sandbox JSON in JavaScript. One ${SIM_DURATION}s run per connection count after a warm-up."
+    echo "The sandbox (\`$SIM_SBX\`) was created through sandgate (so the simulator holds it tagged and the store knows it)."
+    echo "(a) sends the simulator's API key; (c) the tenant key (Redis, as above). CPU µs/req: the simulator's for (a), sandgate's for (c)."
+    echo
+    echo "| Target | Conns | Requests/s | p50 µs | p99 µs | Added p50 µs | Added p99 µs | CPU µs/req | RSS MiB | Peak RSS MiB | Requests | Errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    group_rows sim sim-direct 0
+    echo
+    for t in sim-direct sim-tenancy; do
+        echo "- $(label "$t") warm-up check (200 naming the sandbox): ${R_VERIFY[$t]:-no verdict} (no upstream header check)"
+    done
+    if [ -n "${NOTE[sim-tenancy]:-}" ]; then echo "- $(label sim-tenancy) ${NOTE[sim-tenancy]}"; fi
 }
 
 C_LOW="${CONNS[0]}"
@@ -512,11 +1028,21 @@ wrk_version="$("$WRK" -v 2>&1 | head -n1 || true)"
     done
     echo
     echo "Lower is better for CPU and latency ratios; higher is better for throughput."
+    echo
+    echo "## Tenancy path"
+    echo
+    if [ "$TEN_STATUS" != ok ]; then
+        echo "- **tenancy path $TEN_STATUS**: $TEN_REASON"
+    else
+        tenancy_report
+    fi
+    echo
     echo "Raw wrk outputs and the rendered configs of the last run: \`bench/out/\` (not committed)."
 } >"$RESULTS"
 log "wrote $RESULTS"
 
 cat "$RESULTS" >&2
+echo "tenancy/plain cpu-per-request: $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
 headline="$(fmt_ratio "${R_CPU[sandgate,$C_HIGH]:-}" "${R_CPU[nginx,$C_HIGH]:-}")"
 echo "sandgate/nginx cpu-per-request: $headline"
-[ "$SANDGATE_STATUS" != failed ]
+[ "$SANDGATE_STATUS" != failed ] && [ "$TEN_STATUS" != failed ]
