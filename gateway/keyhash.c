@@ -1,13 +1,26 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "keyhash.h"
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void sg_keyhash_compute(const char *key, size_t len, unsigned char out[SG_KEYHASH_LEN])
 {
-    SHA256((const unsigned char *)key, len, out);
+    /* SHA256() of OpenSSL 3 looks the algorithm up (lock + table) on every call: fetch it once */
+    pthread_once(&sha256_once, fetch_sha256);
+    if (sha256_md == NULL || EVP_Digest(key, len, out, NULL, sha256_md, NULL) != 1)
+        SHA256((const unsigned char *)key, len, out);
 }
 
 static int hexval(char c)
