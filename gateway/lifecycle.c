@@ -385,7 +385,8 @@ static void send_endpoint(lc_t *lc)
             --len;
         host = h2o_iovec_init(p, len);
     }
-    int server_proxy = req->query_at != SIZE_MAX && strstr(req->path.base + req->query_at, "use_server_proxy=true") != NULL;
+    int server_proxy = req->query_at != SIZE_MAX && memmem(req->path.base + req->query_at, req->path.len - req->query_at,
+                                                           H2O_STRLIT("use_server_proxy=true")) != NULL;
     char buf[1024];
     snprintf(buf, sizeof(buf), "%.*s/%ssandboxes/%s/%s/%u", (int)host.len, host.base, server_proxy ? "v1/" : "", lc->id,
              server_proxy ? "proxy" : "port", (unsigned)lc->route.port);

@@ -179,6 +179,7 @@ static void *thread_main(void *arg)
     }
     h2o_multithread_unregister_receiver(t->ctx.queue, &t->ctl);
     close_listeners(t);
+    t->drained = drained;
     if (!drained) {
         /* requests are still running: their state stays as it is (reachable from this parked thread) until exit */
         sg_loop_park_thread();
@@ -333,7 +334,12 @@ int sg_server_run(sg_config_t *conf)
     sg_health_stop();
     sg_log(SG_LOG_INFO, "sandgate stopped");
     ret = 0;
-    free(sg_server.threads);
+    int all_drained = 1;
+    for (size_t i = 0; i != sg_server.num_threads; ++i)
+        all_drained &= sg_server.threads[i].drained;
+    /* an undrained thread's h2o state (connections, requests) hangs off its sg_thread_t: keep it */
+    if (all_drained)
+        free(sg_server.threads);
     for (size_t i = 0; i != sg_server.num_listen; ++i)
         free(sg_server.listen_fds[i]);
     free(sg_server.listen_fds);

@@ -32,6 +32,7 @@ typedef struct st_sg_thread_t {
     uint64_t rng;
     h2o_multithread_receiver_t ctl;
     int shutting_down;
+    int drained; /* set at exit: every request finished */
 } sg_thread_t;
 
 typedef struct st_sg_server_t {
