@@ -170,29 +170,8 @@ stop_and_forget() {
     pids=("${keep[@]}")
 }
 
-# port_in_use PORT: something listens on TCP PORT (any address, v4 or v6).
-port_in_use() {
-    local hex
-    hex="$(printf '%04X' "$1")"
-    awk -v h="$hex" 'FNR > 1 { n = split($2, a, ":"); if (a[n] == h && $4 == "0A") found = 1 } END { exit !found }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-# free_port START [EXCLUDED...]: first port >= START nobody listens on.
-free_port() {
-    local p="$1" x
-    shift
-    while [ "$p" -lt 65535 ]; do
-        local taken=0
-        for x in "$@"; do [ "$x" = "$p" ] && taken=1; done
-        if [ "$taken" -eq 0 ] && ! port_in_use "$p"; then
-            echo "$p"
-            return 0
-        fi
-        p=$((p + 1))
-    done
-    return 1
-}
+# shellcheck source=../scripts/lib/ports.sh
+source "$ROOT/scripts/lib/ports.sh"
 
 # render TEMPLATE OUT NAME=VALUE...: replaces every @NAME@; fails on leftovers.
 render() {
