@@ -4,7 +4,8 @@
 //                                  its listening line; returns {port, base, apiKey, name, proc, stop()}
 //   loadSpecs(dir)              -> OpenAPI response validators built from the YAML specs (ajv)
 //   parseExecdStream(text)      -> ServerStreamEvent objects from an execd SSE body
-// The specs directory defaults to $OPENSANDBOX_SPECS_DIR or <repo>/../shared/opensandbox-specs.
+// The specs directory defaults to $OPENSANDBOX_SPECS_DIR or <repo>/tests/specs (a verbatim copy of
+// the OpenSandbox specs, so that a fresh clone can run the tests).
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -13,7 +14,7 @@ const readline = require('node:readline');
 
 const SERVER = path.join(__dirname, 'server.js');
 const DEFAULT_SPECS_DIR = process.env.OPENSANDBOX_SPECS_DIR
-  || path.resolve(__dirname, '..', '..', '..', 'shared', 'opensandbox-specs');
+  || path.resolve(__dirname, '..', 'specs');
 
 const running = new Set();
 process.on('exit', () => {
