@@ -170,23 +170,9 @@ stop_and_forget() {
     pids=("${keep[@]}")
 }
 
-# shellcheck source=../scripts/lib/ports.sh
-source "$ROOT/scripts/lib/ports.sh"
+# shellcheck source=../scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 
-# render TEMPLATE OUT NAME=VALUE...: replaces every @NAME@; fails on leftovers.
-render() {
-    local tpl="$1" out="$2" content kv
-    shift 2
-    content="$(cat "$tpl")"
-    shopt -u patsub_replacement 2>/dev/null || true
-    for kv in "$@"; do
-        content="${content//"@${kv%%=*}@"/"${kv#*=}"}"
-    done
-    if grep -qE '@[A-Z0-9_]+@' <<<"$content"; then
-        die "unreplaced placeholders in $tpl: $(grep -oE '@[A-Z0-9_]+@' <<<"$content" | sort -u | tr '\n' ' ')"
-    fi
-    printf '%s\n' "$content" >"$out"
-}
 
 # wait_proxied PID URL [HEADER]: waits up to 30 s until URL answers 200 with
 # the upstream's X-Bench-Upstream header (i.e. the request was really proxied).

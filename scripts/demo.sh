@@ -62,8 +62,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# shellcheck source=lib/ports.sh
-source "$ROOT/scripts/lib/ports.sh"
+# shellcheck source=lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 
 rand_hex() { openssl rand -hex "$1"; }
 
@@ -100,20 +100,6 @@ start_sim() {
     SIM_PORT="$(sed -E 's/.*"port" *: *([0-9]+).*/\1/' <<<"$line")"
 }
 
-# render TEMPLATE OUT NAME=VALUE...: replaces every @NAME@; fails on leftovers.
-render() {
-    local tpl="$1" out="$2" content kv
-    shift 2
-    content="$(cat "$tpl")"
-    shopt -u patsub_replacement 2>/dev/null || true
-    for kv in "$@"; do
-        content="${content//"@${kv%%=*}@"/"${kv#*=}"}"
-    done
-    if grep -qE '@[A-Z0-9_]+@' <<<"$content"; then
-        die "unreplaced placeholders in $tpl: $(grep -oE '@[A-Z0-9_]+@' <<<"$content" | sort -u | tr '\n' ' ')"
-    fi
-    printf '%s\n' "$content" >"$out"
-}
 
 # ---------------------------------------------------------------- main
 mkdir -p "$DEMO_DIR"

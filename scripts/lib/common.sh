@@ -1,4 +1,5 @@
-# Free-port helpers shared by scripts/demo.sh and bench/run.sh (sourced, bash).
+# Helpers shared by scripts/demo.sh and bench/run.sh (sourced, bash): free ports and
+# template rendering. The sourcing script defines die().
 
 # port_in_use PORT: something listens on TCP PORT (any address, v4 or v6).
 port_in_use() {
@@ -22,4 +23,19 @@ free_port() {
         p=$((p + 1))
     done
     return 1
+}
+
+# render TEMPLATE OUT NAME=VALUE...: replaces every @NAME@; fails on leftovers.
+render() {
+    local tpl="$1" out="$2" content kv
+    shift 2
+    content="$(cat "$tpl")"
+    shopt -u patsub_replacement 2>/dev/null || true
+    for kv in "$@"; do
+        content="${content//"@${kv%%=*}@"/"${kv#*=}"}"
+    done
+    if grep -qE '@[A-Z0-9_]+@' <<<"$content"; then
+        die "unreplaced placeholders in $tpl: $(grep -oE '@[A-Z0-9_]+@' <<<"$content" | sort -u | tr '\n' ' ')"
+    fi
+    printf '%s\n' "$content" >"$out"
 }
