@@ -16,13 +16,13 @@ typedef enum en_sg_backend_state_t { SG_BACKEND_UP = 0, SG_BACKEND_DOWN = 1 } sg
 
 typedef struct st_sg_backend_t {
     char *name;
-    int state;              /* sg_backend_state_t, atomic */
+    int state;               /* sg_backend_state_t, atomic */
     uint64_t consecutive_ok; /* atomic */
     uint64_t consecutive_fail;
     int64_t in_flight;
     int64_t pool_conns;
-    int64_t live_sandboxes;  /* placement: counted on create/delete, reset by reconciliation */
-    int draining;            /* no new sandboxes; existing ones keep being served */
+    int64_t live_sandboxes; /* placement: counted on create/delete, reset by reconciliation */
+    int draining;           /* no new sandboxes; existing ones keep being served */
     uint64_t requests;
     uint64_t failures;       /* passive + active failures, total */
     uint64_t checks;         /* active checks done */

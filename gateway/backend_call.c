@@ -14,8 +14,8 @@ struct st_sg_backend_call_t {
     h2o_buffer_t *collected;
     size_t max_response;
     int status;
-    char *head; /* the request head, owned */
-    h2o_iovec_t body;   /* owned copy */
+    char *head;       /* the request head, owned */
+    h2o_iovec_t body; /* owned copy */
     sg_backend_t *backend;
     const sg_health_conf_t *health;
 };

@@ -330,7 +330,8 @@ static sg_plugin_instance_t *parse_plugin(sg_yaml_t *y, yaml_node_t *node, sg_co
             return NULL;
         }
     } else if ((plugin = sg_plugin_find_builtin(name)) == NULL) {
-        sg_yaml_error(y, node, "unknown plugin '%s' (built-in: request-id, access-log, key-auth; external plugins need 'path')", name);
+        sg_yaml_error(y, node, "unknown plugin '%s' (built-in: request-id, access-log, key-auth; external plugins need 'path')",
+                      name);
         return NULL;
     }
     if (cfg != NULL && !sg_yaml_is_map(cfg)) {

@@ -42,10 +42,10 @@ typedef struct st_sg_backend_conf_t {
     char *name;
     char *url;
     int is_tls;
-    char *host;       /* for Host/SNI */
+    char *host; /* for Host/SNI */
     uint16_t port;
-    char *authority;  /* "host:port" as sent in Host */
-    char *path_prefix; /* URL path without trailing slash, "" if none */
+    char *authority;              /* "host:port" as sent in Host */
+    char *path_prefix;            /* URL path without trailing slash, "" if none */
     struct sockaddr_storage addr; /* resolved at load */
     socklen_t addrlen;
     char *api_key;
@@ -61,7 +61,7 @@ typedef struct st_sg_backend_conf_t {
 
 typedef struct st_sg_plugin_instance_t {
     const struct st_sg_plugin_t *plugin;
-    void *conf;      /* owned, freed with plugin->config_free */
+    void *conf;        /* owned, freed with plugin->config_free */
     size_t ctx_offset; /* offset of this instance's ctx in the per-request plugin area */
 } sg_plugin_instance_t;
 
@@ -113,8 +113,8 @@ typedef struct st_sg_config_t {
     size_t num_tenants;
     sg_store_conf_t store;
     struct {
-        char *tenant_tag;  /* metadata key naming the owning tenant on each sandbox */
-        char *public_url;  /* base of endpoint URLs given to clients (NULL: from the request's Host) */
+        char *tenant_tag; /* metadata key naming the owning tenant on each sandbox */
+        char *public_url; /* base of endpoint URLs given to clients (NULL: from the request's Host) */
         uint64_t reconcile_interval_ms;
         uint64_t max_body; /* lifecycle JSON bodies the gateway parses */
     } lifecycle;

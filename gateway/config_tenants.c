@@ -49,8 +49,9 @@ static void parse_keys(sg_yaml_t *y, yaml_node_t *seq, sg_tenant_t *t)
         }
         k->name = strdup(name);
         if (hash == NULL || sg_keyhash_parse(hash, k->hash) != 0)
-            sg_yaml_error(y, node, "a key needs 'hash: sha256:<64 hex digits>' (print one with `sandgate hash-key KEY`); "
-                                   "keys are never written in clear");
+            sg_yaml_error(y, node,
+                          "a key needs 'hash: sha256:<64 hex digits>' (print one with `sandgate hash-key KEY`); "
+                          "keys are never written in clear");
         if (expires != NULL && sg_parse_rfc3339_ms(expires, &k->expires_at_ms) != 0)
             sg_yaml_error(y, sg_yaml_get(y, node, "expires_at"), "expires_at must be an RFC 3339 time like 2027-01-31T00:00:00Z");
     }

@@ -68,7 +68,7 @@ void sg_handler_dispatch(sg_request_t *r)
         h2o_iovec_t path = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/v1/sandboxes/")), r->sandbox_id,
                                       h2o_iovec_init(H2O_STRLIT("/proxy/")), h2o_iovec_init(portbuf, (size_t)pl),
                                       r->route.rest_len == 0 || r->route.rest[0] == '?' ? h2o_iovec_init(H2O_STRLIT("/"))
-                                                                                          : h2o_iovec_init(NULL, 0),
+                                                                                        : h2o_iovec_init(NULL, 0),
                                       h2o_iovec_init(r->route.rest, r->route.rest_len));
         proxy_to_backend(r, path);
         return;
@@ -145,7 +145,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
         r->plugin_ctx = h2o_mem_alloc_pool(&req->pool, r->chain->ctx_size + 1);
         memset(r->plugin_ctx, 0, r->chain->ctx_size + 1);
         if (req->timestamps.request_begin_at.tv_sec != 0)
-            r->started_at_us = (uint64_t)req->timestamps.request_begin_at.tv_sec * 1000000 + req->timestamps.request_begin_at.tv_usec;
+            r->started_at_us =
+                (uint64_t)req->timestamps.request_begin_at.tv_sec * 1000000 + req->timestamps.request_begin_at.tv_usec;
     }
     fill_info(r);
     sg_metrics_observe(&thread->metrics, r->route.cls, req->res.status, r->info.duration_us, r->info.bytes_received,
@@ -197,16 +198,46 @@ static void on_setup_json_errors(h2o_filter_t *self, h2o_req_t *req, h2o_ostream
 void sg_errors_for_status(int status, const char **code, const char **message)
 {
     switch (status) {
-    case 400: *code = "GATEWAY::BAD_REQUEST"; *message = "malformed request"; return;
-    case 403: *code = "GATEWAY::FORBIDDEN"; *message = "forbidden"; return;
-    case 404: *code = "GATEWAY::ROUTE_NOT_FOUND"; *message = "no route matches this path"; return;
-    case 405: *code = "GATEWAY::METHOD_NOT_ALLOWED"; *message = "method not allowed"; return;
-    case 413: *code = "GATEWAY::PAYLOAD_TOO_LARGE"; *message = "request body exceeds limits.max_request_body"; return;
-    case 416: *code = "GATEWAY::RANGE_NOT_SATISFIABLE"; *message = "range not satisfiable"; return;
-    case 417: *code = "GATEWAY::EXPECTATION_FAILED"; *message = "expectation failed"; return;
-    case 502: *code = "GATEWAY::BAD_GATEWAY"; *message = "bad gateway"; return;
-    case 503: *code = "GATEWAY::UNAVAILABLE"; *message = "service unavailable"; return;
-    default: *code = "GATEWAY::INTERNAL_ERROR"; *message = "internal error"; return;
+    case 400:
+        *code = "GATEWAY::BAD_REQUEST";
+        *message = "malformed request";
+        return;
+    case 403:
+        *code = "GATEWAY::FORBIDDEN";
+        *message = "forbidden";
+        return;
+    case 404:
+        *code = "GATEWAY::ROUTE_NOT_FOUND";
+        *message = "no route matches this path";
+        return;
+    case 405:
+        *code = "GATEWAY::METHOD_NOT_ALLOWED";
+        *message = "method not allowed";
+        return;
+    case 413:
+        *code = "GATEWAY::PAYLOAD_TOO_LARGE";
+        *message = "request body exceeds limits.max_request_body";
+        return;
+    case 416:
+        *code = "GATEWAY::RANGE_NOT_SATISFIABLE";
+        *message = "range not satisfiable";
+        return;
+    case 417:
+        *code = "GATEWAY::EXPECTATION_FAILED";
+        *message = "expectation failed";
+        return;
+    case 502:
+        *code = "GATEWAY::BAD_GATEWAY";
+        *message = "bad gateway";
+        return;
+    case 503:
+        *code = "GATEWAY::UNAVAILABLE";
+        *message = "service unavailable";
+        return;
+    default:
+        *code = "GATEWAY::INTERNAL_ERROR";
+        *message = "internal error";
+        return;
     }
 }
 

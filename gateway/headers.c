@@ -2,8 +2,9 @@
 #include <strings.h>
 #include "headers.h"
 
-static const char *const hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-                                         "upgrade", "proxy-authenticate", "proxy-authorization", "http2-settings"};
+static const char *const hop_by_hop[] = {
+    "connection",         "keep-alive",          "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+    "proxy-authenticate", "proxy-authorization", "http2-settings"};
 
 static int eq(h2o_iovec_t a, const char *b, size_t blen)
 {
@@ -52,7 +53,7 @@ h2o_iovec_t sg_headers_connection(h2o_mem_pool_t *pool, const h2o_header_t *head
 
 static int is_dropped(const sg_upstream_head_t *h, h2o_iovec_t name, h2o_iovec_t connection)
 {
-    static const char *const own[] = {"host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+    static const char *const own[] = {"host",         "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
                                       "x-request-id", "expect"};
     if (sg_headers_is_hop_by_hop(name, connection))
         return 1;

@@ -16,8 +16,8 @@ typedef struct st_sg_upstream_head_t {
     h2o_iovec_t client_proto;
     h2o_iovec_t client_host;
     h2o_iovec_t request_id;
-    size_t content_length; /* SIZE_MAX: no body and no Content-Length */
-    int is_websocket;      /* sends Connection: upgrade / Upgrade: websocket */
+    size_t content_length;     /* SIZE_MAX: no body and no Content-Length */
+    int is_websocket;          /* sends Connection: upgrade / Upgrade: websocket */
     const h2o_header_t *extra; /* appended last, replacing client headers of the same name */
     size_t num_extra;
     const h2o_iovec_t *strip; /* lower-case names of client headers never forwarded */

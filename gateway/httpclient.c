@@ -22,7 +22,7 @@ typedef struct st_client_t {
     unsigned reused : 1;
     unsigned retried : 1;
     unsigned in_value : 1;
-    unsigned head_ready : 1;     /* final head parsed, not delivered yet */
+    unsigned head_ready : 1; /* final head parsed, not delivered yet */
     unsigned head_delivered : 1;
     unsigned message_complete : 1;
     unsigned keep_alive : 1;

@@ -35,8 +35,8 @@ typedef struct st_sg_httpclient_req_t {
     h2o_iovec_t head; /* request line + headers + CRLF; must outlive the client */
     h2o_iovec_t body; /* must outlive the client */
     int is_head_method;
-    int is_upgrade;  /* the connection is never returned to the pool */
-    int can_retry;   /* idempotent: may be resent once if a reused connection turns out dead */
+    int is_upgrade; /* the connection is never returned to the pool */
+    int can_retry;  /* idempotent: may be resent once if a reused connection turns out dead */
     uint64_t connect_timeout_ms;
     uint64_t io_timeout_ms;
     size_t max_buffer;

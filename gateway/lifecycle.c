@@ -16,11 +16,11 @@ typedef struct st_lc_t {
     sg_lc_route_t route;
     char id[SG_STORE_ID_MAX + 1];
     sg_backend_conf_t *be;
-    json_t *body;                /* parsed request body (create) */
-    sg_create_request_t create;  /* what the create asks for */
-    sg_sandbox_rec_t rec;        /* record being written */
-    int status;                  /* backend status to relay */
-    h2o_iovec_t response;        /* backend body to relay (pool copy) */
+    json_t *body;               /* parsed request body (create) */
+    sg_create_request_t create; /* what the create asks for */
+    sg_sandbox_rec_t rec;       /* record being written */
+    int status;                 /* backend status to relay */
+    h2o_iovec_t response;       /* backend body to relay (pool copy) */
 } lc_t;
 
 int sg_lifecycle_tenancy_enabled(const sg_config_t *conf)
@@ -99,8 +99,8 @@ void sg_lifecycle_call(sg_request_t *r, sg_backend_conf_t *be, const char *metho
     slot->data = data;
     sg_plugin_api.on_dispose((sg_plugin_req_t *)r, call_dispose, slot);
     r->backend = h2o_iovec_init(be->name, strlen(be->name));
-    slot->call = sg_backend_call(&r->thread->loop, r->config, be, method, path, body, r->request_id, 8 * 1024 * 1024, on_call_done,
-                                 slot);
+    slot->call =
+        sg_backend_call(&r->thread->loop, r->config, be, method, path, body, r->request_id, 8 * 1024 * 1024, on_call_done, slot);
 }
 
 static h2o_iovec_t pool_copy(sg_request_t *r, h2o_iovec_t v)
@@ -125,7 +125,8 @@ static json_t *parse_body(sg_request_t *r, int required)
     json_t *body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
     if (body == NULL || !json_is_object(body)) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "the request body is not a JSON object%s%s", body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+        snprintf(msg, sizeof(msg), "the request body is not a JSON object%s%s", body == NULL ? ": " : "",
+                 body == NULL ? jerr.text : "");
         json_decref(body);
         sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", msg);
         return NULL;
@@ -470,8 +471,8 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
         int64_t ahead_s = (exp_ms - (int64_t)(sg_now_us() / 1000)) / 1000;
         if (max_s != 0 && ahead_s > (int64_t)max_s) {
             char msg[256];
-            snprintf(msg, sizeof(msg), "expiresAt is %lld s ahead, beyond the max_timeout of tenant %s (%llu s)", (long long)ahead_s,
-                     r->tenant_def->id, (unsigned long long)max_s);
+            snprintf(msg, sizeof(msg), "expiresAt is %lld s ahead, beyond the max_timeout of tenant %s (%llu s)",
+                     (long long)ahead_s, r->tenant_def->id, (unsigned long long)max_s);
             sg_request_error(r, 403, "GATEWAY::TIMEOUT_TOO_LONG", msg);
             return;
         }

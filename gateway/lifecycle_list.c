@@ -157,8 +157,8 @@ static void fetch_page(fetch_t *f)
     sg_request_t *r = l->r;
     char tail[64];
     int n = snprintf(tail, sizeof(tail), "%spage=%d&pageSize=%d", l->query.len != 0 ? "&" : "", f->page, FETCH_PAGE_SIZE);
-    h2o_iovec_t path = h2o_concat(&r->req->pool, h2o_iovec_init(l->snapshots ? "/v1/snapshots?" : "/v1/sandboxes?", 14),
-                                  l->query, h2o_iovec_init(tail, (size_t)n));
+    h2o_iovec_t path = h2o_concat(&r->req->pool, h2o_iovec_init(l->snapshots ? "/v1/snapshots?" : "/v1/sandboxes?", 14), l->query,
+                                  h2o_iovec_init(tail, (size_t)n));
     sg_lifecycle_call(r, f->be, "GET", path, h2o_iovec_init(NULL, 0), on_page, f);
     r->backend = h2o_iovec_init(NULL, 0); /* a list involves every backend */
 }
@@ -190,8 +190,9 @@ static int parse_query(list_t *l)
     h2o_req_t *req = r->req;
     h2o_mem_pool_t *pool = &req->pool;
     const char *tag = r->config->lifecycle.tenant_tag;
-    h2o_iovec_t q = req->query_at != SIZE_MAX ? h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1)
-                                              : h2o_iovec_init("", 0);
+    h2o_iovec_t q = req->query_at != SIZE_MAX
+                        ? h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1)
+                        : h2o_iovec_init("", 0);
     h2o_iovec_t out = h2o_iovec_init("", 0), inner = h2o_iovec_init("", 0), name, value;
     const char *p = q.base, *end = q.base + q.len;
     l->page = 1;

@@ -51,11 +51,11 @@ void sg_lc_route_parse(const char *method, size_t method_len, const char *path, 
         else if (n == 4 && SEG(3, "metadata"))
             op = METHOD("PATCH") ? SG_LC_PATCH_METADATA : SG_LC_METHOD_NOT_ALLOWED;
         else if (n == 4 && (SEG(3, "pause") || SEG(3, "resume") || SEG(3, "renew-expiration") || SEG(3, "snapshots")))
-            op = !METHOD("POST")          ? SG_LC_METHOD_NOT_ALLOWED
-                 : SEG(3, "pause")        ? SG_LC_PAUSE
-                 : SEG(3, "resume")       ? SG_LC_RESUME
-                 : SEG(3, "snapshots")    ? SG_LC_CREATE_SNAPSHOT
-                                          : SG_LC_RENEW;
+            op = !METHOD("POST")       ? SG_LC_METHOD_NOT_ALLOWED
+                 : SEG(3, "pause")     ? SG_LC_PAUSE
+                 : SEG(3, "resume")    ? SG_LC_RESUME
+                 : SEG(3, "snapshots") ? SG_LC_CREATE_SNAPSHOT
+                                       : SG_LC_RENEW;
         else if (n == 5 && SEG(3, "endpoints")) {
             unsigned port = 0;
             size_t i;

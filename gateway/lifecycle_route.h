@@ -10,20 +10,20 @@
 
 typedef enum en_sg_lc_op_t {
     SG_LC_UNKNOWN = 0,
-    SG_LC_LIST_SANDBOXES,   /* GET /v1/sandboxes */
-    SG_LC_CREATE_SANDBOX,   /* POST /v1/sandboxes */
-    SG_LC_GET_SANDBOX,      /* GET /v1/sandboxes/{id} */
-    SG_LC_DELETE_SANDBOX,   /* DELETE /v1/sandboxes/{id} */
-    SG_LC_PATCH_METADATA,   /* PATCH /v1/sandboxes/{id}/metadata */
-    SG_LC_PAUSE,            /* POST .../pause */
-    SG_LC_RESUME,           /* POST .../resume */
-    SG_LC_RENEW,            /* POST .../renew-expiration */
-    SG_LC_CREATE_SNAPSHOT,  /* POST .../snapshots */
-    SG_LC_ENDPOINT,         /* GET .../endpoints/{port} */
-    SG_LC_DIAGNOSTICS,      /* GET .../diagnostics/{logs,events} */
-    SG_LC_LIST_SNAPSHOTS,   /* GET /v1/snapshots */
-    SG_LC_GET_SNAPSHOT,     /* GET /v1/snapshots/{id} */
-    SG_LC_DELETE_SNAPSHOT,  /* DELETE /v1/snapshots/{id} */
+    SG_LC_LIST_SANDBOXES,  /* GET /v1/sandboxes */
+    SG_LC_CREATE_SANDBOX,  /* POST /v1/sandboxes */
+    SG_LC_GET_SANDBOX,     /* GET /v1/sandboxes/{id} */
+    SG_LC_DELETE_SANDBOX,  /* DELETE /v1/sandboxes/{id} */
+    SG_LC_PATCH_METADATA,  /* PATCH /v1/sandboxes/{id}/metadata */
+    SG_LC_PAUSE,           /* POST .../pause */
+    SG_LC_RESUME,          /* POST .../resume */
+    SG_LC_RENEW,           /* POST .../renew-expiration */
+    SG_LC_CREATE_SNAPSHOT, /* POST .../snapshots */
+    SG_LC_ENDPOINT,        /* GET .../endpoints/{port} */
+    SG_LC_DIAGNOSTICS,     /* GET .../diagnostics/{logs,events} */
+    SG_LC_LIST_SNAPSHOTS,  /* GET /v1/snapshots */
+    SG_LC_GET_SNAPSHOT,    /* GET /v1/snapshots/{id} */
+    SG_LC_DELETE_SNAPSHOT, /* DELETE /v1/snapshots/{id} */
     SG_LC_METHOD_NOT_ALLOWED
 } sg_lc_op_t;
 

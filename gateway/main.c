@@ -18,18 +18,19 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "sandgate %s - multi-tenant API gateway for OpenSandbox servers\n"
-                "\n"
-                "usage: sandgate [-t] -c FILE\n"
-                "       sandgate hash-key [KEY]\n"
-                "       sandgate gen-key\n"
-                "\n"
-                "  -c, --conf FILE   configuration file (YAML)\n"
-                "  -t, --test        validate the configuration and exit\n"
-                "  -v, --version     print the version and exit\n"
-                "  -h, --help        print this help and exit\n"
-                "\n"
-                "signals: SIGHUP reloads the configuration, SIGTERM drains and exits\n",
+    fprintf(fp,
+            "sandgate %s - multi-tenant API gateway for OpenSandbox servers\n"
+            "\n"
+            "usage: sandgate [-t] -c FILE\n"
+            "       sandgate hash-key [KEY]\n"
+            "       sandgate gen-key\n"
+            "\n"
+            "  -c, --conf FILE   configuration file (YAML)\n"
+            "  -t, --test        validate the configuration and exit\n"
+            "  -v, --version     print the version and exit\n"
+            "  -h, --help        print this help and exit\n"
+            "\n"
+            "signals: SIGHUP reloads the configuration, SIGTERM drains and exits\n",
             SG_VERSION);
 }
 

@@ -9,7 +9,7 @@ int64_t sg_metrics_websockets_active;
 int64_t sg_metrics_connections_active;
 
 /* upper bounds of the latency histogram, microseconds */
-static const uint64_t bucket_us[SG_METRICS_NUM_BUCKETS] = {500,    1000,   2500,    5000,    10000,   25000,   50000,
+static const uint64_t bucket_us[SG_METRICS_NUM_BUCKETS] = {500,    1000,   2500,   5000,    10000,   25000,   50000,
                                                            100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
 void sg_metrics_observe(sg_metrics_t *m, sg_route_class_t cls, int status, uint64_t duration_us, uint64_t bytes_in,
@@ -108,8 +108,9 @@ char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg
     out(&b, "# HELP sandgate_upstream_errors_total Upstream failures by kind.\n# TYPE sandgate_upstream_errors_total counter\n");
     for (int k = 0; k != 4; ++k)
         out(&b, "sandgate_upstream_errors_total{kind=\"%s\"} %llu\n", kinds[k], (unsigned long long)SUM(upstream_errors[k]));
-    out(&b, "# HELP sandgate_websockets_total WebSocket tunnels established.\n# TYPE sandgate_websockets_total counter\n"
-            "sandgate_websockets_total %lld\n",
+    out(&b,
+        "# HELP sandgate_websockets_total WebSocket tunnels established.\n# TYPE sandgate_websockets_total counter\n"
+        "sandgate_websockets_total %lld\n",
         (long long)LOAD(sg_metrics_websockets_active));
 
     out(&b, "# HELP sandgate_backend_up 1 if the backend is healthy.\n# TYPE sandgate_backend_up gauge\n");

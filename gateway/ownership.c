@@ -51,8 +51,7 @@ static int cache_get(const char *id, sg_sandbox_rec_t *out)
     uint64_t now = now_ms();
     pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
     cache_entry_t *e = cache + h;
-    if (e->until_ms > now && strcmp(e->rec.id, id) == 0 &&
-        (e->rec.expires_at_ms == 0 || (uint64_t)e->rec.expires_at_ms > now)) {
+    if (e->until_ms > now && strcmp(e->rec.id, id) == 0 && (e->rec.expires_at_ms == 0 || (uint64_t)e->rec.expires_at_ms > now)) {
         *out = e->rec;
         hit = 1;
     }
@@ -149,8 +148,8 @@ static void on_probe(void *data, const char *err, int status, h2o_iovec_t body)
         json_t *sb = json_loadb(body.base, body.len, 0, NULL);
         sg_sandbox_rec_t rec;
         size_t idx = (size_t)(slot - lk->calls) / 2;
-        if (sb != NULL && sg_ownership_rec_from_json(lk->r->config->lifecycle.tenant_tag, lk->r->config->backends[idx].name, sb,
-                                                     &rec) == 0 &&
+        if (sb != NULL &&
+            sg_ownership_rec_from_json(lk->r->config->lifecycle.tenant_tag, lk->r->config->backends[idx].name, sb, &rec) == 0 &&
             strcmp(rec.id, lk->id) == 0 && rec.tenant[0] != '\0') {
             lk->found = rec;
             lk->have_found = 1;

@@ -16,7 +16,7 @@ static struct {
     char *path;
     void *handle;
     const sg_plugin_t *plugin;
-} *loaded;
+} * loaded;
 static size_t num_loaded;
 
 const sg_plugin_t *sg_plugin_find_builtin(const char *name)

@@ -267,7 +267,7 @@ static void on_store_key(void *p, const char *err, const sg_key_rec_t *rec)
         struct timeval tv;
         gettimeofday(&tv, NULL);
         int64_t now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-        sg_plugin_key_status_t st = rec->revoked                                             ? SG_PLUGIN_KEY_REVOKED
+        sg_plugin_key_status_t st = rec->revoked                                              ? SG_PLUGIN_KEY_REVOKED
                                     : rec->expires_at_ms != 0 && rec->expires_at_ms <= now_ms ? SG_PLUGIN_KEY_EXPIRED
                                                                                               : SG_PLUGIN_KEY_VALID;
         kl->cb(kl->data, st, tenant, rec->expires_at_ms);
@@ -282,7 +282,7 @@ static void key_lookup(sg_plugin_req_t *req, const unsigned char hash[32], sg_pl
     if (t != NULL) {
         sg_plugin_str_t tenant = {t->id, strlen(t->id)};
         int64_t now_ms = (int64_t)(sg_now_us() / 1000);
-        sg_plugin_key_status_t st = key->revoked                                             ? SG_PLUGIN_KEY_REVOKED
+        sg_plugin_key_status_t st = key->revoked                                              ? SG_PLUGIN_KEY_REVOKED
                                     : key->expires_at_ms != 0 && key->expires_at_ms <= now_ms ? SG_PLUGIN_KEY_EXPIRED
                                                                                               : SG_PLUGIN_KEY_VALID;
         cb(data, st, tenant, key->expires_at_ms);

@@ -14,14 +14,14 @@
 
 typedef struct st_sg_proxy_target_t {
     const sg_upstream_t *upstream;
-    h2o_iovec_t authority;   /* Host sent upstream */
-    h2o_iovec_t path_prefix; /* prepended to path, e.g. "/proxy/8080" */
-    h2o_iovec_t path;        /* path and query, byte-exact; "" = "/" */
+    h2o_iovec_t authority;     /* Host sent upstream */
+    h2o_iovec_t path_prefix;   /* prepended to path, e.g. "/proxy/8080" */
+    h2o_iovec_t path;          /* path and query, byte-exact; "" = "/" */
     const h2o_header_t *extra; /* headers added (replacing the client's of the same name) */
     size_t num_extra;
     const h2o_iovec_t *strip; /* client headers never forwarded (lower-case names) */
     size_t num_strip;
-    sg_backend_t *backend;    /* passive health accounting (may be NULL) */
+    sg_backend_t *backend; /* passive health accounting (may be NULL) */
     const sg_health_conf_t *health;
     /* called with the upstream's status before the response starts (may be NULL) */
     void (*on_status)(sg_request_t *r, void *data, int status);

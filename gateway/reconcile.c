@@ -26,8 +26,8 @@ typedef struct st_scan_t {
     round_t *round;
     sg_backend_conf_t *be;
     int page;
-    int ok;           /* the whole list was read */
-    json_t *ids;      /* object used as a set of sandbox ids seen on this backend */
+    int ok;      /* the whole list was read */
+    json_t *ids; /* object used as a set of sandbox ids seen on this backend */
     int64_t live;
 } scan_t;
 

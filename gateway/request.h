@@ -35,7 +35,7 @@ typedef struct st_sg_request_t {
     const char *error_code;                    /* code of a gateway-made error */
     h2o_iovec_t backend, tenant, sandbox_id;
     const struct st_sg_tenant_t *tenant_def; /* set with tenant by key-auth (config lifetime) */
-    H2O_VECTOR(h2o_iovec_t) strip_headers; /* credentials never forwarded upstream (lower-case) */
+    H2O_VECTOR(h2o_iovec_t) strip_headers;   /* credentials never forwarded upstream (lower-case) */
     uint64_t started_at_us;
     uint64_t upstream_started_us;
     uint64_t upstream_us;

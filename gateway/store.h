@@ -25,12 +25,12 @@
 
 typedef struct st_sg_store_conf_t {
     int use_redis;
-    char *host;      /* redis host (NULL when unix_path is used) */
+    char *host; /* redis host (NULL when unix_path is used) */
     uint16_t port;
     char *unix_path; /* "unix:/path" in config */
     char *password;  /* NULL = no AUTH */
     uint64_t db;
-    char *prefix;    /* key prefix, default "sandgate:" */
+    char *prefix; /* key prefix, default "sandgate:" */
     uint64_t connect_timeout_ms;
     uint64_t command_timeout_ms;
 } sg_store_conf_t;
@@ -41,7 +41,7 @@ typedef struct st_sg_sandbox_rec_t {
     char backend[SG_STORE_ID_MAX + 1];
     int64_t expires_at_ms; /* 0: no expiry (manual cleanup) */
     int64_t created_at_ms;
-    uint64_t cpu_millis;   /* requested CPU, 1000 = one core */
+    uint64_t cpu_millis; /* requested CPU, 1000 = one core */
     uint64_t memory_mb;
 } sg_sandbox_rec_t;
 

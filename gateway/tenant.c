@@ -28,8 +28,9 @@ int sg_parse_memory_mb(const char *s, uint64_t *out)
     static const struct {
         const char *suffix;
         double bytes;
-    } units[] = {{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}, {"k", 1e3}, {"K", 1e3},
-                 {"M", 1e6},     {"G", 1e9},        {"T", 1e12},           {"", 1.0}};
+    } units[] = {{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
+                 {"k", 1e3},     {"K", 1e3},        {"M", 1e6},           {"G", 1e9},
+                 {"T", 1e12},    {"", 1.0}};
     char *end;
     if (s == NULL || !((*s >= '0' && *s <= '9') || *s == '.'))
         return -1;

@@ -27,7 +27,7 @@ typedef struct st_sg_label_selector_t {
 typedef struct st_sg_tenant_policy_t {
     char **allowed_images; /* fnmatch(3) patterns; none = any image */
     size_t num_allowed_images;
-    uint64_t max_timeout_s;  /* 0: no cap */
+    uint64_t max_timeout_s;   /* 0: no cap */
     int allow_manual_cleanup; /* timeout null/absent (no expiry) allowed */
     uint64_t max_cpu_millis;  /* per sandbox, 0: no cap */
     uint64_t max_memory_mb;   /* per sandbox, 0: no cap */

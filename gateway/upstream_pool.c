@@ -49,8 +49,7 @@ sg_pool_t *sg_pool_get(sg_loop_t *l, const sg_upstream_t *u, uint64_t keepalive_
     for (size_t i = 0; i != l->num_pools; ++i) {
         sg_pool_t *p = l->pools[i];
         if (p->u.is_tls == u->is_tls && p->u.addrlen == u->addrlen && memcmp(&p->u.addr, &u->addr, u->addrlen) == 0 &&
-            p->u.ssl_ctx == u->ssl_ctx && p->u.backend == u->backend &&
-            (!u->is_tls || strcmp(p->u.host, u->host) == 0)) {
+            p->u.ssl_ctx == u->ssl_ctx && p->u.backend == u->backend && (!u->is_tls || strcmp(p->u.host, u->host) == 0)) {
             p->u.max_connections = u->max_connections; /* follows reloads */
             p->u.rcvbuf = u->rcvbuf;
             p->keepalive_ms = keepalive_timeout_ms;

@@ -21,9 +21,9 @@ typedef struct st_sg_upstream_t {
     const char *host; /* TLS server name (verified against the certificate) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    SSL_CTX *ssl_ctx;       /* borrowed; a pool holds its own reference */
-    size_t max_connections; /* per loop; 0 = unlimited */
-    size_t rcvbuf;          /* SO_RCVBUF of its sockets (0 = kernel default), bounds what one read can pull in */
+    SSL_CTX *ssl_ctx;                /* borrowed; a pool holds its own reference */
+    size_t max_connections;          /* per loop; 0 = unlimited */
+    size_t rcvbuf;                   /* SO_RCVBUF of its sockets (0 = kernel default), bounds what one read can pull in */
     struct st_sg_backend_t *backend; /* for statistics, may be NULL */
 } sg_upstream_t;
 

@@ -55,7 +55,7 @@ typedef enum en_sg_plugin_log_level_t {
 /* What the log phase can read about a finished request. Strings may be empty, never NULL. */
 typedef struct st_sg_plugin_req_info_t {
     sg_plugin_str_t method;
-    sg_plugin_str_t path;        /* as received, query included */
+    sg_plugin_str_t path; /* as received, query included */
     sg_plugin_str_t authority;
     sg_plugin_str_t route_class; /* "lifecycle", "port", "health", "admin", "unknown" */
     sg_plugin_str_t request_id;
@@ -107,8 +107,7 @@ typedef struct st_sg_plugin_api_t {
     /* returns 1 and sets *value when the request header exists (first occurrence) */
     int (*req_header)(sg_plugin_req_t *req, const char *name, size_t name_len, sg_plugin_str_t *value);
     /* replaces (or adds) a header sent upstream; name must be lower-case; copies both */
-    void (*req_set_upstream_header)(sg_plugin_req_t *req, const char *name, size_t name_len, const char *value,
-                                    size_t value_len);
+    void (*req_set_upstream_header)(sg_plugin_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len);
     /* adds a header to the response the client gets; copies both */
     void (*res_add_header)(sg_plugin_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len);
     /* sets the request id used in logs, errors and the X-Request-ID sent upstream; copies */

@@ -260,4 +260,3 @@ static void test_shipped_example(void)
     free(errors);
     unsetenv("SANDBOX_B_KEY");
 }
-

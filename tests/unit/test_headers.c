@@ -331,8 +331,8 @@ static void test_build_strip_and_extra(void)
     hm.num_extra = 1;
     out = sg_headers_build_request(&pool, &hm, client2 + 1, 1);
     CHECK(h2o_memis(out.base, out.len,
-                  H2O_STRLIT("GET / HTTP/1.1\r\nhost: backend:8080\r\nx-forwarded-for: 192.0.2.7\r\nx-forwarded-proto: http\r\n"
-                             "connection: keep-alive\r\nX-Tenant: t1\r\n\r\n")));
+                    H2O_STRLIT("GET / HTTP/1.1\r\nhost: backend:8080\r\nx-forwarded-for: 192.0.2.7\r\nx-forwarded-proto: http\r\n"
+                               "connection: keep-alive\r\nX-Tenant: t1\r\n\r\n")));
 
     /* many long headers: the buffer is sized from the inputs */
     enum { N = 64 };

@@ -239,4 +239,3 @@ static sg_store_t *test_other_connections(sg_store_t *s, sg_loop_t *l, sg_store_
     CHECK(!sg_store_is_available(s));
     return s;
 }
-

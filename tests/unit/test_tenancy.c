@@ -22,13 +22,20 @@ static int check(const sg_tenant_t *t, const char *body, const char **code, sg_c
 static void test_policy(void)
 {
     char *images[] = {"python:*", "ubuntu:22.04"};
-    sg_tenant_t t = {.id = "a", .policy = {.allowed_images = images, .num_allowed_images = 2, .max_timeout_s = 3600,
-                                           .allow_manual_cleanup = 0, .max_cpu_millis = 2000, .max_memory_mb = 4096}};
+    sg_tenant_t t = {.id = "a",
+                     .policy = {.allowed_images = images,
+                                .num_allowed_images = 2,
+                                .max_timeout_s = 3600,
+                                .allow_manual_cleanup = 0,
+                                .max_cpu_millis = 2000,
+                                .max_memory_mb = 4096}};
     const char *code = NULL;
     sg_create_request_t out;
-    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3.11\"},\"timeout\":600,\"resourceLimits\":{\"cpu\":\"500m\",\"memory\":\"512Mi\"}}",
-                    &code, &out),
-              0);
+    CHECK_INT(
+        check(&t,
+              "{\"image\":{\"uri\":\"python:3.11\"},\"timeout\":600,\"resourceLimits\":{\"cpu\":\"500m\",\"memory\":\"512Mi\"}}",
+              &code, &out),
+        0);
     CHECK_INT(out.timeout_s, 600);
     CHECK_INT(out.cpu_millis, 500);
     CHECK_INT(out.memory_mb, 512);
@@ -39,9 +46,11 @@ static void test_policy(void)
     CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"}}", &code, &out), 403);
     CHECK(strcmp(code, "GATEWAY::MANUAL_CLEANUP_NOT_ALLOWED") == 0);
     CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":null}", &code, &out), 403);
-    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":60,\"resourceLimits\":{\"cpu\":\"2.5\"}}", &code, &out), 403);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":60,\"resourceLimits\":{\"cpu\":\"2.5\"}}", &code, &out),
+              403);
     CHECK(strcmp(code, "GATEWAY::CPU_LIMIT_EXCEEDED") == 0);
-    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":60,\"resourceLimits\":{\"memory\":\"5Gi\"}}", &code, &out), 403);
+    CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":60,\"resourceLimits\":{\"memory\":\"5Gi\"}}", &code, &out),
+              403);
     CHECK(strcmp(code, "GATEWAY::MEMORY_LIMIT_EXCEEDED") == 0);
     /* malformed */
     CHECK_INT(check(&t, "{\"image\":{\"uri\":\"python:3\"},\"timeout\":\"abc\"}", &code, &out), 400);
