@@ -65,9 +65,28 @@ static void store_error(sg_request_t *r)
     sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "the state store is unavailable; retry later");
 }
 
-static void backend_unavailable(sg_request_t *r)
+sg_backend_conf_t *sg_lifecycle_owner_backend(sg_request_t *r, const char *err, const char *tenant, const char *backend,
+                                              int is_snapshot, const char *id)
 {
-    sg_request_error(r, 503, "GATEWAY::BACKEND_UNAVAILABLE", "the backend holding this sandbox is unavailable; retry later");
+    sg_backend_conf_t *be;
+    if (err != NULL) {
+        store_error(r);
+        return NULL;
+    }
+    if (tenant == NULL || !h2o_memis(tenant, strlen(tenant), r->tenant.base, r->tenant.len)) {
+        if (is_snapshot)
+            sg_lifecycle_snapshot_not_found(r, id);
+        else
+            sg_lifecycle_sandbox_not_found(r, id);
+        return NULL;
+    }
+    if ((be = sg_config_find_backend(r->config, backend)) == NULL || !sg_backend_is_up(be->rt)) {
+        sg_request_error(r, 503, "GATEWAY::BACKEND_UNAVAILABLE",
+                         is_snapshot ? "the backend holding this snapshot is unavailable; retry later"
+                                     : "the backend holding this sandbox is unavailable; retry later");
+        return NULL;
+    }
+    return be;
 }
 
 typedef struct st_call_slot_t {
@@ -251,18 +270,9 @@ static void forward_create(lc_t *lc)
 static void on_create_snapshot_owner(sg_request_t *r, void *data, const char *err, const sg_snapshot_rec_t *rec)
 {
     lc_t *lc = data;
-    if (err != NULL) {
-        store_error(r);
+    if ((lc->be = sg_lifecycle_owner_backend(r, err, rec != NULL ? rec->tenant : NULL, rec != NULL ? rec->backend : NULL, 1,
+                                             lc->create.snapshot_id)) == NULL)
         return;
-    }
-    if (rec == NULL || !h2o_memis(rec->tenant, strlen(rec->tenant), r->tenant.base, r->tenant.len)) {
-        sg_lifecycle_snapshot_not_found(r, lc->create.snapshot_id);
-        return;
-    }
-    if ((lc->be = sg_config_find_backend(r->config, rec->backend)) == NULL || !sg_backend_is_up(lc->be->rt)) {
-        sg_request_error(r, 503, "GATEWAY::BACKEND_UNAVAILABLE", "the backend holding this snapshot is unavailable; retry later");
-        return;
-    }
     forward_create(lc);
 }
 
@@ -415,19 +425,10 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
 {
     lc_t *lc = data;
     h2o_req_t *req = r->req;
-    if (err != NULL) {
-        store_error(r);
+    if ((lc->be = sg_lifecycle_owner_backend(r, err, rec != NULL ? rec->tenant : NULL, rec != NULL ? rec->backend : NULL, 0,
+                                             lc->id)) == NULL)
         return;
-    }
-    if (rec == NULL || !h2o_memis(rec->tenant, strlen(rec->tenant), r->tenant.base, r->tenant.len)) {
-        sg_lifecycle_sandbox_not_found(r, lc->id);
-        return;
-    }
     lc->rec = *rec;
-    if ((lc->be = sg_config_find_backend(r->config, rec->backend)) == NULL || !sg_backend_is_up(lc->be->rt)) {
-        backend_unavailable(r);
-        return;
-    }
     char msg[SG_STORE_ID_MAX + 64];
     snprintf(msg, sizeof(msg), "Sandbox %s not found.", lc->id);
     sg_proxy_target_t opts = {.not_found_code = "GATEWAY::SANDBOX_NOT_FOUND",
@@ -501,18 +502,9 @@ static void on_snapshot_delete_status(sg_request_t *r, void *data, int status)
 static void on_snapshot_owner(sg_request_t *r, void *data, const char *err, const sg_snapshot_rec_t *rec)
 {
     lc_t *lc = data;
-    if (err != NULL) {
-        store_error(r);
+    if ((lc->be = sg_lifecycle_owner_backend(r, err, rec != NULL ? rec->tenant : NULL, rec != NULL ? rec->backend : NULL, 1,
+                                             lc->id)) == NULL)
         return;
-    }
-    if (rec == NULL || !h2o_memis(rec->tenant, strlen(rec->tenant), r->tenant.base, r->tenant.len)) {
-        sg_lifecycle_snapshot_not_found(r, lc->id);
-        return;
-    }
-    if ((lc->be = sg_config_find_backend(r->config, rec->backend)) == NULL || !sg_backend_is_up(lc->be->rt)) {
-        sg_request_error(r, 503, "GATEWAY::BACKEND_UNAVAILABLE", "the backend holding this snapshot is unavailable; retry later");
-        return;
-    }
     char msg[SG_STORE_ID_MAX + 64];
     snprintf(msg, sizeof(msg), "Snapshot %s not found.", lc->id);
     sg_proxy_target_t opts = {.not_found_code = "GATEWAY::SNAPSHOT_NOT_FOUND",

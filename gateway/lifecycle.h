@@ -29,6 +29,14 @@ void sg_port_forget(const char *id);
 /* the 404 of a sandbox the caller cannot see, whether it exists or not */
 void sg_lifecycle_sandbox_not_found(sg_request_t *r, const char *id);
 void sg_lifecycle_snapshot_not_found(sg_request_t *r, const char *id);
+/*
+ * Resolves the backend of an owned sandbox (or snapshot) from an ownership lookup's
+ * result. Returns the backend; otherwise answers the request and returns NULL:
+ * 503 STORE_UNAVAILABLE (err), the not-found 404 (tenant NULL or another tenant's),
+ * 503 BACKEND_UNAVAILABLE (backend unknown or down).
+ */
+sg_backend_conf_t *sg_lifecycle_owner_backend(sg_request_t *r, const char *err, const char *tenant, const char *backend,
+                                              int is_snapshot, const char *id);
 /* maps a transport error of a backend call to the gateway's 502/503/504 */
 void sg_lifecycle_backend_error(sg_request_t *r, const char *err);
 /* sends a backend's (buffered) answer to the client */

@@ -250,18 +250,9 @@ static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t bod
 static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sandbox_rec_t *rec)
 {
     port_req_t *pr = data;
-    if (err != NULL) {
-        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "the state store is unavailable; retry later");
+    if ((pr->be = sg_lifecycle_owner_backend(r, err, rec != NULL ? rec->tenant : NULL, rec != NULL ? rec->backend : NULL, 0,
+                                             pr->id)) == NULL)
         return;
-    }
-    if (rec == NULL || !h2o_memis(rec->tenant, strlen(rec->tenant), r->tenant.base, r->tenant.len)) {
-        sg_lifecycle_sandbox_not_found(r, pr->id);
-        return;
-    }
-    if ((pr->be = sg_config_find_backend(r->config, rec->backend)) == NULL || !sg_backend_is_up(pr->be->rt)) {
-        sg_request_error(r, 503, "GATEWAY::BACKEND_UNAVAILABLE", "the backend holding this sandbox is unavailable; retry later");
-        return;
-    }
     r->backend = h2o_iovec_init(pr->be->name, strlen(pr->be->name));
     if (cache_get(pr->id, r->route.port, &pr->ep)) {
         forward(pr);
