@@ -272,6 +272,7 @@ async function buildConfig(opts) {
   config.backends = o.backends || [];
   if (o.plugins !== undefined) config.plugins = o.plugins;
   if (o.routes !== undefined) config.routes = o.routes;
+  for (const k of ['tenants', 'redis', 'lifecycle']) if (o[k] !== undefined) config[k] = o[k];
   config.log = o.log || { level: 'info' };
   return { config, ports };
 }
@@ -298,6 +299,11 @@ async function startGateway(opts) {
   if (opts && opts.asanOptions && isSanitizerBuild()) {
     childEnv.ASAN_OPTIONS = [process.env.ASAN_OPTIONS, opts.asanOptions].filter(Boolean).join(':');
   }
+  return spawnGateway(config, ports, file, childEnv);
+}
+
+// Runs sandgate on an already written config file; resolves once /health answers.
+async function spawnGateway(config, ports, file, childEnv) {
   const proc = spawn(SANDGATE_BIN, ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   children.add(proc);
   let stderr = '';
@@ -355,6 +361,11 @@ async function startGateway(opts) {
       return r;
     },
     kill() { if (exitInfo === null) proc.kill('SIGKILL'); return exited; },
+    // A clean stop, then a new process on the same config file (same ports).
+    async restart() {
+      await gw.stop();
+      return spawnGateway(config, ports, file, childEnv);
+    },
   };
   const probe = gw.httpUrl ? `${gw.httpUrl}/health` : `${gw.httpsUrl}/health`;
   try {

@@ -44,64 +44,7 @@ function tenancyPlugins(extra) {
 // given). Resolves a gateway object like the harness's: httpUrl, httpsUrl, adminUrl, ports,
 // stderr(), stderrTail(), stop(), kill(), restart().
 async function startGateway(opts) {
-  const o = Object.assign({}, tenancyPlugins(), opts || {});
-  const { config, ports } = await h.buildConfig(o);
-  for (const k of ['tenants', 'redis', 'lifecycle']) if (o[k] !== undefined) config[k] = o[k];
-  const file = h.writeConfig(config);
-  return spawnGateway(config, ports, file, o);
-}
-
-async function spawnGateway(config, ports, file, o) {
-  const proc = spawn(h.SANDGATE_BIN, ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-  children.add(proc);
-  let stderr = '';
-  proc.stderr.on('data', (c) => { stderr += c; if (DEBUG) process.stderr.write(`[sandgate ${proc.pid}] ${c}`); });
-  proc.stdout.on('data', () => {});
-  let exitInfo = null;
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => {
-    children.delete(proc);
-    exitInfo = { code, signal };
-    resolve(exitInfo);
-  }));
-  const gw = {
-    proc,
-    pid: proc.pid,
-    config,
-    configFile: file,
-    ports,
-    httpUrl: ports.http ? `http://127.0.0.1:${ports.http}` : null,
-    httpsUrl: ports.https ? `https://127.0.0.1:${ports.https}` : null,
-    adminUrl: ports.admin ? `http://127.0.0.1:${ports.admin}` : null,
-    exited,
-    stderr: () => stderr,
-    stderrTail: (n) => stderr.slice(-(n || 4000)),
-    alive: () => exitInfo === null,
-    async stop(timeoutMs) {
-      const limit = timeoutMs || 15000;
-      if (exitInfo === null) proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), limit);
-      const r = await exited;
-      clearTimeout(t);
-      return r;
-    },
-    kill() { if (exitInfo === null) proc.kill('SIGKILL'); return exited; },
-    // A new process with the same config file (same ports).
-    async restart() {
-      await gw.stop();
-      return spawnGateway(config, ports, file, o);
-    },
-  };
-  const probe = gw.httpUrl ? `${gw.httpUrl}/health` : `${gw.httpsUrl}/health`;
-  try {
-    await h.waitFor(async () => {
-      if (exitInfo !== null) throw new Error(`sandgate exited early (${exitInfo.code}/${exitInfo.signal})`);
-      try { return (await h.request(probe, { timeoutMs: 1000 })).status === 200; } catch (_) { return false; }
-    }, { timeoutMs: 15000, intervalMs: 50, what: 'sandgate /health' });
-  } catch (e) {
-    proc.kill('SIGKILL');
-    throw new Error(`${e.message}\n--- config ---\n${YAML.stringify(config)}\n--- sandgate stderr ---\n${stderr}`);
-  }
-  return gw;
+  return h.startGateway(Object.assign({}, tenancyPlugins(), opts || {}));
 }
 
 // ---------------------------------------------------------------- redis-server
@@ -403,8 +346,17 @@ async function storeFor(kind) {
   return { kind, redis, conf: { address: redis.address, prefix: `sg-it-${crypto.randomBytes(3).toString('hex')}:` }, skip };
 }
 
+// Wraps a test so that it is skipped (with ctx.skip as the reason) when its suite could not
+// set up, e.g. when the Redis store is not usable.
+function skippable(env, ctx) {
+  return (fn) => env.wrap(async (t) => {
+    if (ctx.skip) { t.skip(ctx.skip); return; }
+    await fn(t);
+  });
+}
+
 module.exports = {
-  TAG, children, newKey, keyHash, tenancyPlugins, startGateway, startRedis, redisCommand,
+  skippable, TAG, children, newKey, keyHash, tenancyPlugins, startGateway, startRedis, redisCommand,
   simState, allSandboxes, allSnapshots, apiView, fingerprint, simFaults, resetFaults, client,
   sandboxNotFound, isJsonError, rawRequest, probeRedisStore, storeFor,
 };

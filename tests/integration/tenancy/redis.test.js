@@ -14,10 +14,7 @@ const T = require('../lib/tenancy');
 
 const env = h.env();
 const ctx = {};
-const guard = (fn) => env.wrap(async (t) => {
-  if (ctx.skip) { t.skip(ctx.skip); return; }
-  await fn(t);
-});
+const guard = T.skippable(env, ctx);
 
 function gwOpts(workers) {
   return {

@@ -14,10 +14,7 @@ const enc = encodeURIComponent;
 module.exports = function defineListSuite(storeKind) {
   const env = h.env();
   const ctx = {};
-  const guard = (fn) => env.wrap(async (t) => {
-    if (ctx.skip) { t.skip(ctx.skip); return; }
-    await fn(t);
-  });
+  const guard = T.skippable(env, ctx);
 
   test.before(async () => {
     ctx.store = await T.storeFor(storeKind);
