@@ -5,8 +5,7 @@
 #include "backend.h"
 #include "metrics.h"
 
-int64_t sg_metrics_websockets_active;
-int64_t sg_metrics_connections_active;
+int64_t sg_metrics_websockets_total;
 
 /* upper bounds of the latency histogram, microseconds */
 static const uint64_t bucket_us[SG_METRICS_NUM_BUCKETS] = {500,    1000,   2500,   5000,    10000,   25000,   50000,
@@ -111,7 +110,7 @@ char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg
     out(&b,
         "# HELP sandgate_websockets_total WebSocket tunnels established.\n# TYPE sandgate_websockets_total counter\n"
         "sandgate_websockets_total %lld\n",
-        (long long)LOAD(sg_metrics_websockets_active));
+        (long long)LOAD(sg_metrics_websockets_total));
 
     out(&b, "# HELP sandgate_backend_up 1 if the backend is healthy.\n# TYPE sandgate_backend_up gauge\n");
     for (size_t i = 0; i != conf->num_backends; ++i)

@@ -33,7 +33,6 @@ void sg_metrics_observe(sg_metrics_t *m, sg_route_class_t cls, int status, uint6
 char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg_config_t *conf, size_t *len);
 
 /* process-wide gauges */
-extern int64_t sg_metrics_websockets_active;
-extern int64_t sg_metrics_connections_active;
+extern int64_t sg_metrics_websockets_total; /* tunnels established since start */
 
 #endif

@@ -303,15 +303,17 @@ static void key_lookup(sg_plugin_req_t *req, const unsigned char hash[32], sg_pl
 static int req_set_tenant(sg_plugin_req_t *req, const char *tenant, size_t len)
 {
     sg_request_t *r = R(req);
-    for (size_t i = 0; i != r->config->num_tenants; ++i) {
-        const sg_tenant_t *t = r->config->tenants + i;
-        if (strlen(t->id) == len && memcmp(t->id, tenant, len) == 0) {
-            r->tenant = h2o_iovec_init(t->id, len);
-            r->tenant_def = t;
-            return 0;
-        }
-    }
-    return -1;
+    char id[SG_STORE_ID_MAX + 1];
+    if (len > SG_STORE_ID_MAX)
+        return -1;
+    memcpy(id, tenant, len);
+    id[len] = '\0';
+    const sg_tenant_t *t = sg_config_find_tenant(r->config, id);
+    if (t == NULL)
+        return -1;
+    r->tenant = h2o_iovec_init(t->id, len);
+    r->tenant_def = t;
+    return 0;
 }
 
 static void req_strip_header(sg_plugin_req_t *req, const char *name, size_t len)

@@ -181,7 +181,7 @@ static void on_ws_upgrade_complete(void *data, h2o_socket_t *sock, size_t reqsiz
     ws_upgrade_t *info = data;
     if (sock != NULL) {
         h2o_buffer_consume(&sock->input, reqsize);
-        __atomic_add_fetch(&sg_metrics_websockets_active, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&sg_metrics_websockets_total, 1, __ATOMIC_RELAXED);
         h2o_tunnel_establish(info->ctx, sock, info->upstream, info->timeout);
     } else {
         h2o_socket_close(info->upstream);

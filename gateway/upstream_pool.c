@@ -70,11 +70,6 @@ sg_pool_t *sg_pool_get(sg_loop_t *l, const sg_upstream_t *u, uint64_t keepalive_
     return p;
 }
 
-size_t sg_pool_num_connections(sg_pool_t *pool)
-{
-    return pool->num_conns;
-}
-
 static void free_idle(idle_conn_t *ic)
 {
     h2o_linklist_unlink(&ic->link);

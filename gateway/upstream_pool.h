@@ -51,8 +51,6 @@ void sg_pool_cancel(sg_pool_req_t *req);
 void sg_pool_release(sg_pool_t *pool, h2o_socket_t *sock, int reusable);
 /* The socket leaves the pool's accounting (e.g. becomes a WebSocket tunnel); caller closes it. */
 void sg_pool_detach(sg_pool_t *pool, h2o_socket_t *sock);
-/* Number of open connections (idle + busy + connecting) of the pool. */
-size_t sg_pool_num_connections(sg_pool_t *pool);
 void sg_pool_dispose_all(sg_loop_t *l);
 
 #endif
