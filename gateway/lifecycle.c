@@ -285,7 +285,7 @@ static void create_sandbox(lc_t *lc)
         return;
     sg_plugin_api.on_dispose((sg_plugin_req_t *)r, free_json, lc->body);
     /* a sandbox whose ownership cannot be recorded would have to be deleted again: refuse early */
-    if (!sg_store_is_available(r->thread->store)) {
+    if (sg_store_is_down(r->thread->store)) {
         store_error(r);
         return;
     }

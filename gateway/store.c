@@ -92,6 +92,11 @@ void sg_store_close(sg_store_t *s)
     free(s);
 }
 
+int sg_store_is_down(sg_store_t *s)
+{
+    return sg_store__conf.use_redis ? sg_store_redis_is_down(s) : 0;
+}
+
 int sg_store_is_available(sg_store_t *s)
 {
     return sg_store__conf.use_redis ? sg_store_redis_is_available(s) : 1;

@@ -83,6 +83,11 @@ sg_store_t *sg_store_open(sg_loop_t *loop);
 void sg_store_close(sg_store_t *s);
 /* 1 when the store can serve now (memory: always; Redis: connected). */
 int sg_store_is_available(sg_store_t *s);
+/*
+ * 1 when operations would fail at once (Redis: disconnected, waiting to retry).
+ * While a connection is being set up this is 0: operations queue behind the handshake.
+ */
+int sg_store_is_down(sg_store_t *s);
 
 sg_store_op_t *sg_store_get_sandbox(sg_store_t *s, const char *id, sg_store_sandbox_cb cb, void *data);
 /* creates or replaces the record rec->id and indexes it under rec->tenant and its expiry */

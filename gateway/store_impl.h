@@ -98,6 +98,7 @@ void *sg_store_redis_open(sg_store_t *s);
 /* fails every op of the store that the backend still serves, then frees the backend state */
 void sg_store_redis_close(sg_store_t *s);
 int sg_store_redis_is_available(sg_store_t *s);
+int sg_store_redis_is_down(sg_store_t *s);
 void sg_store_redis_start(sg_store_op_t *op);
 
 #endif

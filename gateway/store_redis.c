@@ -257,6 +257,12 @@ void sg_store_redis_close(sg_store_t *s)
     s->impl = NULL;
 }
 
+int sg_store_redis_is_down(sg_store_t *s)
+{
+    redis_t *r = s->impl;
+    return r->state == DISCONNECTED;
+}
+
 int sg_store_redis_is_available(sg_store_t *s)
 {
     redis_t *r = s->impl;

@@ -192,6 +192,7 @@ static void test_kill_restart(sg_store_t *s)
     CHECK(pending.err == sg_store_err_unavailable);
     CHECK(pending.took_ms < COMMAND_TIMEOUT_MS + 300);
     CHECK(!sg_store_is_available(s));
+    CHECK(sg_store_is_down(s)); /* just lost: the first retry waits 100 ms */
     for (int i = 0; i != 3; ++i) {
         RUN(r, sg_store_put_sandbox(s, &(sg_sandbox_rec_t){.id = "x", .tenant = "t", .backend = "b"}, on_done, &r));
         CHECK(r.err == sg_store_err_unavailable);
@@ -201,6 +202,7 @@ static void test_kill_restart(sg_store_t *s)
     CHECK(start_redis() == 0);
     wait_available(s, 10000);
     CHECK(sg_store_is_available(s));
+    CHECK(!sg_store_is_down(s));
     RUN(r, sg_store_get_sandbox(s, "before-restart", on_sandbox, &r));
     CHECK(r.err == NULL);
     CHECK(!r.found); /* no persistence */

@@ -333,7 +333,7 @@ ${gw.stderrTail(1500)}`;
 }
 
 // {kind, redis, conf, skip}: what a suite needs to run on the memory store or on Redis. conf is
-// the `redis:` section (undefined for memory); skip is a reason to skip (Redis not usable yet).
+// the `redis:` section (undefined for memory); skip is a reason to skip (redis-server cannot run).
 async function storeFor(kind) {
   if (kind === 'memory') return { kind, redis: null, conf: undefined, skip: null };
   let redis;
@@ -342,8 +342,10 @@ async function storeFor(kind) {
   } catch (e) {
     return { kind, redis: null, conf: undefined, skip: `cannot start redis-server: ${e.message}` };
   }
-  const skip = await probeRedisStore(redis);
-  return { kind, redis, conf: { address: redis.address, prefix: `sg-it-${crypto.randomBytes(3).toString('hex')}:` }, skip };
+  /* only a missing redis-server skips; a gateway that cannot use it fails the suite */
+  const reason = await probeRedisStore(redis);
+  if (reason) throw new Error(`the Redis store does not work: ${reason}`);
+  return { kind, redis, conf: { address: redis.address, prefix: `sg-it-${crypto.randomBytes(3).toString('hex')}:` }, skip: null };
 }
 
 // Wraps a test so that it is skipped (with ctx.skip as the reason) when its suite could not

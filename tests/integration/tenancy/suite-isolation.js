@@ -20,7 +20,7 @@ module.exports = function defineIsolationSuite(storeKind) {
 
   test.before(async () => {
     ctx.store = await T.storeFor(storeKind);
-    if (ctx.store.skip) { ctx.skip = `Redis store not usable yet: ${ctx.store.skip}`; return; }
+    if (ctx.store.skip) { ctx.skip = ctx.store.skip; return; }
     ctx.sims = [];
     for (const n of ['iso-a', 'iso-b', 'iso-c']) ctx.sims.push(await env.sim({ name: n, args: ['--transition-delay-ms', '50', '--snapshot-delay-ms', '50'] }));
     ctx.kA = T.newKey('a');

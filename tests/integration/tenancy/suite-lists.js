@@ -18,7 +18,7 @@ module.exports = function defineListSuite(storeKind) {
 
   test.before(async () => {
     ctx.store = await T.storeFor(storeKind);
-    if (ctx.store.skip) { ctx.skip = `Redis store not usable yet: ${ctx.store.skip}`; return; }
+    if (ctx.store.skip) { ctx.skip = ctx.store.skip; return; }
     ctx.sims = [];
     for (const n of ['list-a', 'list-b', 'list-c']) ctx.sims.push(await env.sim({ name: n, args: ['--transition-delay-ms', '30'] }));
     ctx.kA = T.newKey('a');
