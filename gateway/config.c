@@ -158,7 +158,9 @@ static void parse_limits(sg_yaml_t *y, yaml_node_t *root, sg_limits_conf_t *l)
                             .upstream_buffer = 256 * 1024,
                             .upstream_keepalive_timeout_ms = 30000,
                             .websocket_idle_timeout_ms = 3600000,
-                            .graceful_shutdown_timeout_ms = 30000};
+                            .graceful_shutdown_timeout_ms = 30000,
+                            .lingering_time_ms = 30000,
+                            .lingering_timeout_ms = 5000};
     yaml_node_t *node = sg_yaml_get(y, root, "limits");
     if (node == NULL)
         return;
@@ -175,6 +177,8 @@ static void parse_limits(sg_yaml_t *y, yaml_node_t *root, sg_limits_conf_t *l)
     sg_yaml_duration_ms(y, node, "upstream_keepalive_timeout", &l->upstream_keepalive_timeout_ms);
     sg_yaml_duration_ms(y, node, "websocket_idle_timeout", &l->websocket_idle_timeout_ms);
     sg_yaml_duration_ms(y, node, "graceful_shutdown_timeout", &l->graceful_shutdown_timeout_ms);
+    sg_yaml_duration_ms(y, node, "lingering_time", &l->lingering_time_ms);
+    sg_yaml_duration_ms(y, node, "lingering_timeout", &l->lingering_timeout_ms);
     if (l->upstream_buffer < 4096)
         sg_yaml_error(y, sg_yaml_get(y, node, "upstream_buffer"), "upstream_buffer must be at least 4k");
     if (l->upstream_connect_timeout_ms == 0 || l->upstream_io_timeout_ms == 0)

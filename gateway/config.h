@@ -81,6 +81,8 @@ typedef struct st_sg_limits_conf_t {
     uint64_t upstream_keepalive_timeout_ms;
     uint64_t websocket_idle_timeout_ms;
     uint64_t graceful_shutdown_timeout_ms;
+    uint64_t lingering_time_ms;    /* after an early error answer on HTTP/1: how long to drain the client's body */
+    uint64_t lingering_timeout_ms; /* ... and how long to wait for more of it */
 } sg_limits_conf_t;
 
 typedef struct st_sg_health_conf_t {

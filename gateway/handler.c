@@ -191,6 +191,11 @@ static void on_setup_json_errors(h2o_filter_t *self, h2o_req_t *req, h2o_ostream
         os->body.base = buf;
         req->res.content_length = os->body.len;
         slot = &os->super.next;
+        /* h2o answers these before reading the body and then closes: linger so the client reads the answer */
+        if ((req->res.status == 413 || req->res.status == 400) && req->version < 0x200 && !req->http1_is_persistent) {
+            sg_thread_t *t = sg_thread_of(req->conn->ctx);
+            sg_linger_start(&t->linger, &t->loop, req, t->config->limits.lingering_timeout_ms, t->config->limits.lingering_time_ms);
+        }
     }
     h2o_setup_next_ostream(req, slot);
 }

@@ -139,6 +139,7 @@ static void *thread_main(void *arg)
     h2o_evloop_t *loop = h2o_evloop_create();
     h2o_context_init(&t->ctx, loop, &sg_server.globalconf);
     sg_loop_init(&t->loop, loop, t->index);
+    h2o_linklist_init_anchor(&t->linger.conns);
     t->config = sg_server_current_config();
     t->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(uintptr_t)t << 1) ^ (uint64_t)t->index;
     h2o_multithread_register_receiver(t->ctx.queue, &t->ctl, on_ctl);
@@ -185,6 +186,7 @@ static void *thread_main(void *arg)
         sg_loop_park_thread();
     }
     free(t->listeners);
+    sg_linger_close_all(&t->linger);
     sg_store_close(t->store);
     t->store = NULL;
     sg_loop_dispose(&t->loop);

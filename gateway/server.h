@@ -10,6 +10,7 @@
 #include <h2o.h>
 #include "config.h"
 #include "evloop.h"
+#include "linger.h"
 #include "metrics.h"
 
 typedef struct st_sg_thread_listener_t {
@@ -29,6 +30,7 @@ typedef struct st_sg_thread_t {
     sg_metrics_t metrics;
     struct st_sg_store_t *store; /* this thread's handle on the state store */
     size_t inflight;
+    sg_linger_list_t linger; /* connections closed early, draining what the client still sends */
     uint64_t rng;
     h2o_multithread_receiver_t ctl;
     int shutting_down;

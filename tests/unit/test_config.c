@@ -83,6 +83,8 @@ static void test_minimal_defaults(void)
     CHECK_U64(conf->limits.upstream_keepalive_timeout_ms, 30000);
     CHECK_U64(conf->limits.websocket_idle_timeout_ms, 3600000);
     CHECK_U64(conf->limits.graceful_shutdown_timeout_ms, 30000);
+    CHECK_U64(conf->limits.lingering_time_ms, 30000);
+    CHECK_U64(conf->limits.lingering_timeout_ms, 5000);
 
     CHECK_STR(conf->health.path, "/health");
     CHECK_U64(conf->health.interval_ms, 5000);
@@ -160,6 +162,8 @@ static void test_explicit_values(void)
                "  upstream_keepalive_timeout: 0\n"
                "  websocket_idle_timeout: 2h\n"
                "  graceful_shutdown_timeout: 1.5s\n"
+               "  lingering_time: 0s\n"
+               "  lingering_timeout: 250ms\n"
                "health_check:\n"
                "  path: /ready\n"
                "  interval: 100ms\n"
@@ -222,6 +226,8 @@ static void test_explicit_values(void)
     CHECK_U64(conf->limits.upstream_keepalive_timeout_ms, 0);
     CHECK_U64(conf->limits.websocket_idle_timeout_ms, 7200000);
     CHECK_U64(conf->limits.graceful_shutdown_timeout_ms, 1500);
+    CHECK_U64(conf->limits.lingering_time_ms, 0);
+    CHECK_U64(conf->limits.lingering_timeout_ms, 250);
 
     CHECK_STR(conf->health.path, "/ready");
     CHECK_U64(conf->health.interval_ms, 100);
