@@ -155,6 +155,7 @@ void sg_config_parse_store(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf)
     yaml_node_t *node = sg_yaml_get(y, root, "redis");
     s->connect_timeout_ms = 1000;
     s->command_timeout_ms = 500;
+    s->tenant_cache_ttl_ms = 10000;
     s->prefix = NULL;
     if (node != NULL && !sg_yaml_is_map(node)) {
         sg_yaml_error(y, node, "'redis' must be a mapping");
@@ -169,6 +170,7 @@ void sg_config_parse_store(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf)
         sg_yaml_str(y, node, "prefix", &prefix);
         sg_yaml_duration_ms(y, node, "connect_timeout", &s->connect_timeout_ms);
         sg_yaml_duration_ms(y, node, "command_timeout", &s->command_timeout_ms);
+        sg_yaml_duration_ms(y, node, "tenant_cache_ttl", &s->tenant_cache_ttl_ms);
         sg_yaml_check_unknown(y, node, "redis");
         if (password_env != NULL) {
             if (password != NULL)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "pipeline.h"
+#include "tenant_cache.h"
 
 extern const sg_plugin_t sg_plugin_request_id;
 extern const sg_plugin_t sg_plugin_access_log;
@@ -112,6 +113,10 @@ void sg_pipeline_run(sg_request_t *r)
         if (st == SG_PLUGIN_RESPONDED)
             return;
         ++r->next_plugin;
+    }
+    if (r->tenant.base != NULL && r->tenant_def == NULL) {
+        sg_tenant_cache_resolve(r, sg_handler_dispatch);
+        return;
     }
     sg_handler_dispatch(r);
 }

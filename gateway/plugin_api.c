@@ -13,6 +13,7 @@
 #include "server.h"
 #include "store.h"
 #include "tenant.h"
+#include "router.h"
 
 /* ---- configuration ---- */
 
@@ -139,11 +140,7 @@ static void *req_alloc(sg_plugin_req_t *req, size_t size)
 
 static void on_dispose(sg_plugin_req_t *req, sg_plugin_dispose_cb cb, void *data)
 {
-    sg_dispose_entry_t *e = h2o_mem_alloc_pool(&R(req)->req->pool, sizeof(*e));
-    e->cb = cb;
-    e->data = data;
-    e->next = R(req)->disposers;
-    R(req)->disposers = e;
+    sg_request_on_dispose(R(req), cb, data);
 }
 
 static void resume(sg_plugin_req_t *req, sg_plugin_status_t status)
@@ -309,10 +306,16 @@ static int req_set_tenant(sg_plugin_req_t *req, const char *tenant, size_t len)
     memcpy(id, tenant, len);
     id[len] = '\0';
     const sg_tenant_t *t = sg_config_find_tenant(r->config, id);
-    if (t == NULL)
+    if (t != NULL) {
+        r->tenant = h2o_iovec_init(t->id, len);
+        r->tenant_def = t;
+        return 0;
+    }
+    if (!r->config->store.use_redis || !sg_router_valid_id(id, len))
         return -1;
-    r->tenant = h2o_iovec_init(t->id, len);
-    r->tenant_def = t;
+    /* maybe a tenant defined in the store: the pipeline resolves it before dispatch (tenant_cache.h) */
+    r->tenant = h2o_strdup(&r->req->pool, id, len);
+    r->tenant_def = NULL;
     return 0;
 }
 

@@ -116,3 +116,12 @@ void sg_request_error(sg_request_t *r, int status, const char *code, const char 
     free(text);
     json_decref(obj);
 }
+
+void sg_request_on_dispose(sg_request_t *r, void (*cb)(void *data), void *data)
+{
+    sg_dispose_entry_t *e = h2o_mem_alloc_pool(&r->req->pool, sizeof(*e));
+    e->cb = cb;
+    e->data = data;
+    e->next = r->disposers;
+    r->disposers = e;
+}

@@ -34,8 +34,10 @@ typedef struct st_sg_request_t {
     H2O_VECTOR(h2o_header_t) response_headers; /* added by plugins to the response */
     const char *error_code;                    /* code of a gateway-made error */
     h2o_iovec_t backend, tenant, sandbox_id;
-    const struct st_sg_tenant_t *tenant_def; /* set with tenant by key-auth (config lifetime) */
-    H2O_VECTOR(h2o_iovec_t) strip_headers;   /* credentials never forwarded upstream (lower-case) */
+    /* set with tenant by key-auth: the config's definition, or one from the store held until the request ends
+     * (NULL after key-auth until the pipeline resolved it, see tenant_cache.h) */
+    const struct st_sg_tenant_t *tenant_def;
+    H2O_VECTOR(h2o_iovec_t) strip_headers; /* credentials never forwarded upstream (lower-case) */
     uint64_t started_at_us;
     uint64_t upstream_started_us;
     uint64_t upstream_us;
@@ -63,6 +65,8 @@ void sg_request_error(sg_request_t *r, int status, const char *code, const char 
 h2o_iovec_t sg_request_remote_addr(h2o_req_t *req);
 /* Microseconds since the epoch (wall clock). */
 uint64_t sg_now_us(void);
+/* Registers cb(data) to run when the request is torn down (completion or abort); runs in reverse order. */
+void sg_request_on_dispose(sg_request_t *r, void (*cb)(void *data), void *data);
 /* Sends a JSON body (copied) with the given status. */
 void sg_request_json(sg_request_t *r, int status, const char *json, size_t len);
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "tenant_cache.h"
 
 sg_server_t sg_server;
 
@@ -348,5 +349,6 @@ int sg_server_run(sg_config_t *conf)
     h2o_config_dispose(&sg_server.globalconf);
     sg_server_publish_config(NULL);
     sg_store_global_dispose();
+    sg_tenant_cache_dispose();
     return ret;
 }

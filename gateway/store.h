@@ -33,6 +33,7 @@ typedef struct st_sg_store_conf_t {
     char *prefix; /* key prefix, default "sandgate:" */
     uint64_t connect_timeout_ms;
     uint64_t command_timeout_ms;
+    uint64_t tenant_cache_ttl_ms; /* how long a tenant definition read from the store is reused */
 } sg_store_conf_t;
 
 typedef struct st_sg_sandbox_rec_t {

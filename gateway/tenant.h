@@ -75,6 +75,12 @@ int sg_parse_memory_mb(const char *s, uint64_t *out);
 /* "2027-01-01T00:00:00Z" -> unix ms. Returns 0 on success. */
 int sg_parse_rfc3339_ms(const char *s, int64_t *out);
 
+/*
+ * Parses a tenant definition stored as JSON under id (tenant_json.c). Returns 0
+ * and fills out (release with sg_tenant_dispose), or -1 with a message in err.
+ */
+int sg_tenant_parse_json(const char *json, size_t len, const char *id, sg_tenant_t *out, char *err, size_t errlen);
+
 void sg_tenant_dispose(sg_tenant_t *t);
 
 #endif

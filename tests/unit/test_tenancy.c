@@ -181,11 +181,73 @@ static void test_urlenc(void)
     h2o_mem_clear_pool(&pool);
 }
 
+static void test_stored_tenant_json(void)
+{
+    static const char doc[] =
+        "{\"id\":\"gamma\",\"name\":\"Gamma team\",\"backend_labels\":{\"zone\":\"b\",\"rt\":[\"runc\",\"gvisor\"]},"
+        "\"policy\":{\"allowed_images\":[\"python:*\"],\"max_timeout\":\"2h\",\"allow_manual_cleanup\":true,"
+        "\"max_cpu\":\"1500m\",\"max_memory\":\"2Gi\"}}";
+    sg_tenant_t t;
+    char err[256] = "";
+    CHECK_INT(sg_tenant_parse_json(doc, strlen(doc), "gamma", &t, err, sizeof(err)), 0);
+    CHECK_STR(t.id, "gamma");
+    CHECK_STR(t.name, "Gamma team");
+    CHECK_U64(t.policy.max_timeout_s, 7200);
+    CHECK_INT(t.policy.allow_manual_cleanup, 1);
+    CHECK_U64(t.policy.max_cpu_millis, 1500);
+    CHECK_U64(t.policy.max_memory_mb, 2048);
+    CHECK_U64(t.policy.num_allowed_images, 1);
+    CHECK_U64(t.num_backend_labels, 2);
+    CHECK_U64(t.num_keys, 0);
+    const char *keys[] = {"zone", "rt"}, *ok_values[] = {"b", "gvisor"}, *bad_values[] = {"a", "gvisor"};
+    CHECK_INT(sg_tenant_backend_allowed(&t, keys, ok_values, 2), 1);
+    CHECK_INT(sg_tenant_backend_allowed(&t, keys, bad_values, 2), 0);
+    sg_tenant_dispose(&t);
+
+    /* defaults: name = id, no caps, no manual cleanup; max_timeout as seconds */
+    static const char minimal[] = "{\"policy\":{\"max_timeout\":60}}";
+    CHECK_INT(sg_tenant_parse_json(minimal, strlen(minimal), "t-1", &t, err, sizeof(err)), 0);
+    CHECK_STR(t.name, "t-1");
+    CHECK_U64(t.policy.max_timeout_s, 60);
+    CHECK_INT(t.policy.allow_manual_cleanup, 0);
+    sg_tenant_dispose(&t);
+
+    static const struct {
+        const char *doc, *id, *err;
+    } bad[] = {
+        {"not json", "x", "not JSON"},
+        {"[1]", "x", "JSON object"},
+        {"{\"id\":\"other\"}", "x", "does not match"},
+        {"{}", "bad id/..", "tenant id"},
+        {"{\"name\":3}", "x", "'name'"},
+        {"{\"colour\":\"red\"}", "x", "unknown key 'colour'"},
+        {"{\"keys\":[]}", "x", "key record"},
+        {"{\"backend_labels\":[\"a\"]}", "x", "backend_labels"},
+        {"{\"backend_labels\":{\"zone\":[1]}}", "x", "backend_labels.zone"},
+        {"{\"policy\":[]}", "x", "policy must be an object"},
+        {"{\"policy\":{\"allowed_images\":\"python:*\"}}", "x", "allowed_images"},
+        {"{\"policy\":{\"allowed_images\":[\"a\",2]}}", "x", "allowed_images"},
+        {"{\"policy\":{\"max_timeout\":\"soon\"}}", "x", "policy.max_timeout"},
+        {"{\"policy\":{\"max_timeout\":-1}}", "x", "policy.max_timeout"},
+        {"{\"policy\":{\"allow_manual_cleanup\":\"yes\"}}", "x", "allow_manual_cleanup"},
+        {"{\"policy\":{\"max_cpu\":\"lots\"}}", "x", "policy.max_cpu"},
+        {"{\"policy\":{\"max_memory\":2}}", "x", "policy.max_memory"},
+        {"{\"policy\":{\"max_gpus\":2}}", "x", "unknown key 'policy.max_gpus'"},
+    };
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        err[0] = '\0';
+        CHECK_INT(sg_tenant_parse_json(bad[i].doc, strlen(bad[i].doc), bad[i].id, &t, err, sizeof(err)), -1);
+        CHECK(strstr(err, bad[i].err) != NULL);
+        CHECK(t.id == NULL && t.backend_labels == NULL && t.policy.allowed_images == NULL);
+    }
+}
+
 int main(void)
 {
     test_policy();
     test_quantities();
     test_keys_and_labels();
+    test_stored_tenant_json();
     test_routes();
     test_urlenc();
     return TEST_DONE();

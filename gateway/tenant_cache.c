@@ -1,0 +1,189 @@
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "tenant_cache.h"
+
+#define CACHE_SIZE 1024 /* entries, direct-mapped by id */
+#define NEGATIVE_TTL_MS 2000
+
+typedef struct st_tenant_ref_t {
+    sg_tenant_t def; /* must stay first: requests hold &def */
+    size_t refcnt;   /* under cache_lock */
+} tenant_ref_t;
+
+typedef struct st_cache_entry_t {
+    char id[SG_STORE_ID_MAX + 1];
+    tenant_ref_t *ref; /* NULL: known to be undefined (or invalid) */
+    int invalid;       /* the stored document did not parse */
+    uint64_t until_ms;
+} cache_entry_t;
+
+static cache_entry_t cache[CACHE_SIZE];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct st_resolve_t {
+    sg_request_t *r;
+    void (*cb)(sg_request_t *r);
+    sg_store_op_t *op;
+} resolve_t;
+
+static size_t slot_of(const char *id)
+{
+    size_t h = 1469598103934665603ull;
+    for (; *id != '\0'; ++id)
+        h = (h ^ (unsigned char)*id) * 1099511628211ull;
+    return h & (CACHE_SIZE - 1);
+}
+
+/* caller holds cache_lock */
+static void unref_locked(tenant_ref_t *ref)
+{
+    if (ref != NULL && --ref->refcnt == 0) {
+        sg_tenant_dispose(&ref->def);
+        free(ref);
+    }
+}
+
+static void release_def(void *p)
+{
+    pthread_mutex_lock(&cache_lock);
+    unref_locked(p);
+    pthread_mutex_unlock(&cache_lock);
+}
+
+/* the request holds a reference until it ends */
+static void bind_locked(sg_request_t *r, tenant_ref_t *ref)
+{
+    ++ref->refcnt;
+    r->tenant_def = &ref->def;
+    sg_request_on_dispose(r, release_def, ref);
+}
+
+static void answer_missing(sg_request_t *r, int invalid)
+{
+    if (invalid) {
+        sg_request_error(r, 503, "GATEWAY::TENANT_UNAVAILABLE",
+                         "the definition of this tenant in the state store is invalid; the operator has been told");
+        return;
+    }
+    sg_log(SG_LOG_WARN, "key-auth: a valid key names tenant '%.*s', which is not defined", (int)r->tenant.len, r->tenant.base);
+    sg_request_error(r, 401, "INVALID_API_KEY", "Invalid API key.");
+}
+
+static void on_document(void *data, const char *err, const char *json)
+{
+    resolve_t *rs = data;
+    sg_request_t *r = rs->r;
+    rs->op = NULL;
+    if (err != NULL) {
+        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "cannot load the tenant definition: the state store is unavailable");
+        return;
+    }
+    char id[SG_STORE_ID_MAX + 1];
+    memcpy(id, r->tenant.base, r->tenant.len);
+    id[r->tenant.len] = '\0';
+
+    tenant_ref_t *ref = NULL;
+    int invalid = 0;
+    if (json != NULL) {
+        char msg[256];
+        ref = calloc(1, sizeof(*ref));
+        if (sg_tenant_parse_json(json, strlen(json), id, &ref->def, msg, sizeof(msg)) != 0) {
+            sg_log(SG_LOG_ERROR, "tenant '%s' in the state store is invalid: %s", id, msg);
+            free(ref);
+            ref = NULL;
+            invalid = 1;
+        } else {
+            ref->refcnt = 1; /* the cache's */
+        }
+    }
+    uint64_t ttl = ref != NULL ? r->config->store.tenant_cache_ttl_ms : NEGATIVE_TTL_MS;
+    pthread_mutex_lock(&cache_lock);
+    cache_entry_t *e = cache + slot_of(id);
+    unref_locked(e->ref);
+    strcpy(e->id, id);
+    e->ref = ref;
+    e->invalid = invalid;
+    e->until_ms = sg_now_us() / 1000 + ttl;
+    if (ttl == 0) /* no caching: this request still uses it */
+        e->ref = NULL;
+    if (ref != NULL) {
+        bind_locked(r, ref);
+        if (ttl == 0)
+            unref_locked(ref);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (ref == NULL) {
+        answer_missing(r, invalid);
+        return;
+    }
+    rs->cb(r);
+}
+
+static void cancel_resolve(void *p)
+{
+    resolve_t *rs = p;
+    if (rs->op != NULL) {
+        sg_store_cancel(rs->op);
+        rs->op = NULL;
+    }
+}
+
+void sg_tenant_cache_resolve(sg_request_t *r, void (*cb)(sg_request_t *r))
+{
+    char id[SG_STORE_ID_MAX + 1];
+    if (r->tenant.len == 0 || r->tenant.len > SG_STORE_ID_MAX) {
+        answer_missing(r, 0);
+        return;
+    }
+    memcpy(id, r->tenant.base, r->tenant.len);
+    id[r->tenant.len] = '\0';
+
+    int hit = 0, invalid = 0;
+    pthread_mutex_lock(&cache_lock);
+    cache_entry_t *e = cache + slot_of(id);
+    if (e->until_ms > sg_now_us() / 1000 && strcmp(e->id, id) == 0) {
+        hit = 1;
+        invalid = e->invalid;
+        if (e->ref != NULL)
+            bind_locked(r, e->ref);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (hit) {
+        if (r->tenant_def != NULL)
+            cb(r);
+        else
+            answer_missing(r, invalid);
+        return;
+    }
+    if (r->thread->store == NULL) {
+        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "cannot load the tenant definition: no state store");
+        return;
+    }
+    resolve_t *rs = h2o_mem_alloc_pool(&r->req->pool, sizeof(*rs));
+    *rs = (resolve_t){.r = r, .cb = cb};
+    sg_request_on_dispose(r, cancel_resolve, rs);
+    rs->op = sg_store_get_tenant(r->thread->store, id, on_document, rs);
+}
+
+void sg_tenant_cache_invalidate(const char *id)
+{
+    pthread_mutex_lock(&cache_lock);
+    cache_entry_t *e = cache + slot_of(id);
+    if (strcmp(e->id, id) == 0)
+        e->until_ms = 0;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void sg_tenant_cache_dispose(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i != CACHE_SIZE; ++i) {
+        unref_locked(cache[i].ref);
+        cache[i] = (cache_entry_t){0};
+    }
+    pthread_mutex_unlock(&cache_lock);
+}
