@@ -7,6 +7,7 @@
  * headers. The tenant's credentials are not forwarded.
  */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@ typedef struct st_endpoint_t {
     uint16_t port;
     uint64_t until_ms;
     int is_tls;
+    int resolved; /* addr is set: the host was numeric, or a name resolved (then cached with the endpoint) */
+    uint16_t tcp_port;
     char host[256];
     char authority[300];
     char prefix[512];
@@ -41,6 +44,7 @@ typedef struct st_port_req_t {
     char id[SG_STORE_ID_MAX + 1];
     sg_backend_conf_t *be;
     endpoint_t ep;
+    h2o_hostinfo_getaddr_req_t *getaddr; /* a name lookup in flight */
 } port_req_t;
 
 /* process-wide, so that forgetting a deleted sandbox's endpoints is seen by every worker thread */
@@ -122,10 +126,12 @@ static int parse_endpoint(const char *s, endpoint_t *ep)
     long port = colon != NULL ? strtol(colon + 1, NULL, 10) : (ep->is_tls ? 443 : 80);
     if (port <= 0 || port > 65535)
         return -1;
-    /* endpoints are addresses the backend computed; names would need a resolver on the loop */
+    /* numeric hosts are used as they are; names are resolved off the loop before connecting (resolve()) */
     struct sockaddr_in *sin = (void *)&ep->addr;
     struct sockaddr_in6 *sin6 = (void *)&ep->addr;
     memset(&ep->addr, 0, sizeof(ep->addr));
+    ep->tcp_port = (uint16_t)port;
+    ep->resolved = 1;
     if (inet_pton(AF_INET, ep->host, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
         sin->sin_port = htons((uint16_t)port);
@@ -134,11 +140,8 @@ static int parse_endpoint(const char *s, endpoint_t *ep)
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons((uint16_t)port);
         ep->addrlen = sizeof(*sin6);
-    } else if (strcmp(ep->host, "localhost") == 0) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ep->addrlen = sizeof(*sin);
+    } else if (ep->host[0] != '\0') {
+        ep->resolved = 0;
     } else {
         return -1;
     }
@@ -214,7 +217,8 @@ static int endpoint_from_json(const char *id, uint16_t port, h2o_iovec_t body, e
     snprintf(ep->id, sizeof(ep->id), "%s", id);
     ep->port = port;
     ep->until_ms = sg_now_us() / 1000 + CACHE_TTL_MS;
-    cache_put(ep);
+    if (ep->resolved)
+        cache_put(ep);
     return 0;
 }
 
@@ -222,6 +226,60 @@ int sg_port_remember_endpoint(const char *id, uint16_t port, h2o_iovec_t body)
 {
     endpoint_t ep;
     return endpoint_from_json(id, port, body, &ep);
+}
+
+static void cancel_resolve(void *data)
+{
+    port_req_t *pr = data;
+    if (pr->getaddr != NULL) {
+        h2o_hostinfo_getaddr_cancel(pr->getaddr);
+        pr->getaddr = NULL;
+    }
+}
+
+/* IPv4 first: endpoints named by the backend are usually reachable over v4, and we connect to one address */
+static struct addrinfo *pick_address(struct addrinfo *res)
+{
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET)
+            return ai;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET6)
+            return ai;
+    return NULL;
+}
+
+static void on_resolved(h2o_hostinfo_getaddr_req_t *greq, const char *errstr, struct addrinfo *res, void *data)
+{
+    (void)greq;
+    port_req_t *pr = data;
+    sg_request_t *r = pr->r;
+    pr->getaddr = NULL;
+    struct addrinfo *ai = errstr == NULL ? pick_address(res) : NULL;
+    if (ai == NULL || ai->ai_addrlen > sizeof(pr->ep.addr)) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "cannot resolve the sandbox endpoint host '%s': %s", pr->ep.host,
+                 errstr != NULL ? errstr : "no IPv4 or IPv6 address");
+        sg_request_error(r, 502, "GATEWAY::UPSTREAM_CONNECT_FAILED", msg);
+        return;
+    }
+    memcpy(&pr->ep.addr, ai->ai_addr, ai->ai_addrlen);
+    pr->ep.addrlen = ai->ai_addrlen;
+    pr->ep.resolved = 1;
+    cache_put(&pr->ep); /* the name is resolved again when the cached endpoint expires */
+    forward(pr);
+}
+
+/* Resolves pr->ep.host with h2o's getaddrinfo threads; the answer comes back on this loop. */
+static void resolve(port_req_t *pr)
+{
+    h2o_req_t *req = pr->r->req;
+    char serv[8];
+    int n = snprintf(serv, sizeof(serv), "%u", (unsigned)pr->ep.tcp_port);
+    sg_request_on_dispose(pr->r, cancel_resolve, pr);
+    pr->getaddr =
+        h2o_hostinfo_getaddr(&req->conn->ctx->receivers.hostinfo_getaddr, h2o_strdup(&req->pool, pr->ep.host, strlen(pr->ep.host)),
+                             h2o_iovec_init(serv, (size_t)n), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, AI_NUMERICSERV, on_resolved, pr);
 }
 
 static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t body)
@@ -242,6 +300,10 @@ static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t bod
     }
     if (endpoint_from_json(pr->id, r->route.port, body, &pr->ep) != 0) {
         sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the backend reported an endpoint the gateway cannot reach");
+        return;
+    }
+    if (!pr->ep.resolved) {
+        resolve(pr);
         return;
     }
     forward(pr);

@@ -225,6 +225,8 @@ Error:
 
 static void setup_globalconf(sg_config_t *conf)
 {
+    /* getaddrinfo threads for sandbox endpoint names (port.c); h2o's default of 1 would queue every lookup behind a slow one */
+    h2o_hostinfo_max_threads = 8;
     h2o_config_init(&sg_server.globalconf);
     sg_server.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("sandgate"));
     sg_server.globalconf.max_request_entity_size = conf->limits.max_request_body;
