@@ -15,9 +15,16 @@
 #define CACHE_STRIPES 64
 #define CACHE_TTL_MS 30000
 
+/* Refresh ahead: in the last fifth of an entry's life, one request (per second) is told "miss" and reads the store,
+ * which renews the entry, while the others keep hitting. Without it, N connections using a hot id all missed at
+ * the same instant and sent N identical lookups to Redis. */
+#define CACHE_REFRESH_AHEAD_MS (CACHE_TTL_MS / 5)
+#define CACHE_REFRESH_CLAIM_MS 1000
+
 typedef struct st_cache_entry_t {
     sg_sandbox_rec_t rec;
     uint64_t until_ms;
+    uint64_t claim_until_ms; /* a refresh was handed out until then */
 } cache_entry_t;
 
 /* shared by the worker threads so that a delete on one is seen by all; striped locks keep contention low */
@@ -52,8 +59,12 @@ static int cache_get(const char *id, sg_sandbox_rec_t *out)
     pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
     cache_entry_t *e = cache + h;
     if (e->until_ms > now && strcmp(e->rec.id, id) == 0 && (e->rec.expires_at_ms == 0 || (uint64_t)e->rec.expires_at_ms > now)) {
-        *out = e->rec;
-        hit = 1;
+        if (e->until_ms - now <= CACHE_REFRESH_AHEAD_MS && e->claim_until_ms <= now) {
+            e->claim_until_ms = now + CACHE_REFRESH_CLAIM_MS; /* this caller refreshes */
+        } else {
+            *out = e->rec;
+            hit = 1;
+        }
     }
     pthread_mutex_unlock(cache_locks + h % CACHE_STRIPES);
     return hit;
@@ -65,6 +76,7 @@ static void cache_put(const sg_sandbox_rec_t *rec)
     pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
     cache[h].rec = *rec;
     cache[h].until_ms = now_ms() + CACHE_TTL_MS;
+    cache[h].claim_until_ms = 0;
     pthread_mutex_unlock(cache_locks + h % CACHE_STRIPES);
 }
 

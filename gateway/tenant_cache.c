@@ -19,7 +19,11 @@ typedef struct st_cache_entry_t {
     tenant_ref_t *ref; /* NULL: known to be undefined (or invalid) */
     int invalid;       /* the stored document did not parse */
     uint64_t until_ms;
+    uint64_t refresh_at_ms;  /* refresh ahead from then on: one request per second reads the store, others hit */
+    uint64_t claim_until_ms; /* a refresh was handed out until then */
 } cache_entry_t;
+
+#define REFRESH_CLAIM_MS 1000
 
 static cache_entry_t cache[CACHE_SIZE];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -108,6 +112,8 @@ static void on_document(void *data, const char *err, const char *json)
     e->ref = ref;
     e->invalid = invalid;
     e->until_ms = sg_now_us() / 1000 + ttl;
+    e->refresh_at_ms = e->until_ms - ttl / 5;
+    e->claim_until_ms = 0;
     if (ttl == 0) /* no caching: this request still uses it */
         e->ref = NULL;
     if (ref != NULL) {
@@ -145,7 +151,10 @@ void sg_tenant_cache_resolve(sg_request_t *r, void (*cb)(sg_request_t *r))
     int hit = 0, invalid = 0;
     pthread_mutex_lock(&cache_lock);
     cache_entry_t *e = cache + slot_of(id);
-    if (e->until_ms > sg_now_us() / 1000 && strcmp(e->id, id) == 0) {
+    uint64_t now = sg_now_us() / 1000;
+    if (e->until_ms > now && strcmp(e->id, id) == 0 && e->ref != NULL && now >= e->refresh_at_ms && e->claim_until_ms <= now) {
+        e->claim_until_ms = now + REFRESH_CLAIM_MS; /* this request reads the store; the entry stays for the others */
+    } else if (e->until_ms > now && strcmp(e->id, id) == 0) {
         hit = 1;
         invalid = e->invalid;
         if (e->ref != NULL)

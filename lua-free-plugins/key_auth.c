@@ -21,7 +21,13 @@ typedef struct st_entry_t {
     char tenant[129];
     int64_t key_expires_at_ms;
     uint64_t cached_until_ms;
+    uint64_t claim_until_ms; /* a refresh ahead of expiry was handed out until then */
 } entry_t;
+
+/* Refresh ahead: in the last fifth of a valid entry's life, one request per second looks the key up again (and
+ * renews the entry) while the others keep hitting, so a hot key does not send every connection to the store at
+ * the instant it expires. */
+#define REFRESH_CLAIM_MS 1000
 
 typedef struct st_conf_t {
     pthread_mutex_t lock;
@@ -84,8 +90,12 @@ static int cache_get(conf_t *conf, const unsigned char *hash, uint64_t now, entr
     pthread_mutex_lock(&conf->lock);
     entry_t *e = slot_of(conf, hash);
     if (e->used && e->cached_until_ms > now && memcmp(e->hash, hash, 32) == 0) {
-        *out = *e;
-        hit = 1;
+        if (e->status == SG_PLUGIN_KEY_VALID && e->cached_until_ms - now <= conf->positive_ttl_ms / 5 && e->claim_until_ms <= now) {
+            e->claim_until_ms = now + REFRESH_CLAIM_MS; /* this caller refreshes */
+        } else {
+            *out = *e;
+            hit = 1;
+        }
     }
     pthread_mutex_unlock(&conf->lock);
     return hit;
@@ -105,6 +115,7 @@ static void cache_put(conf_t *conf, const unsigned char *hash, sg_plugin_key_sta
     e->tenant[tenant.len] = '\0';
     e->key_expires_at_ms = key_expires_at_ms;
     e->cached_until_ms = now + (st == SG_PLUGIN_KEY_VALID ? conf->positive_ttl_ms : conf->negative_ttl_ms);
+    e->claim_until_ms = 0;
     pthread_mutex_unlock(&conf->lock);
 }
 

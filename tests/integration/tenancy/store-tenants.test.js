@@ -139,6 +139,44 @@ test('the config wins: a stored document for a config tenant is ignored', { time
   assert.ok(mine.includes(r.id), 'a stored key of tenant-a acts as tenant-a');
 }));
 
+// Redis MONITOR on its own connection: resolves {stop() -> lines seen}.
+function monitorRedis(port) {
+  const net = require('node:net');
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    sock.on('error', reject);
+    sock.on('connect', () => sock.write('*1\r\n$7\r\nMONITOR\r\n'));
+    sock.on('data', (c) => {
+      buf += c.toString('latin1');
+      if (buf.startsWith('+OK\r\n')) resolve({ stop() { sock.destroy(); return buf.split('\r\n'); } });
+    });
+  });
+}
+
+test('hot entries are refreshed ahead by one request, not looked up by every connection when they expire', { timeout: 60000 }, guard(async () => {
+  const g = await ctx.G.create({ timeout: 600, resourceLimits: { cpu: '500m', memory: '512Mi' } });
+  const mon = await monitorRedis(ctx.redis.port);
+  const until = Date.now() + 5000;
+  let n = 0;
+  const worker = async () => {
+    while (Date.now() < until) {
+      const r = await ctx.G.get(`/v1/sandboxes/${g.id}`);
+      assert.equal(r.status, 200, r.text);
+      n++;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  const lines = mon.stop();
+  const keyLookups = lines.filter((l) => l.includes(`key:${hex(ctx.k.G)}`)).length;
+  const tenantLookups = lines.filter((l) => l.includes('tenantdef:gamma')).length;
+  // 5 s of 16 busy connections: key-auth entries live 2 s and tenant entries 1 s (this suite's settings), so a
+  // handful of refreshes each; without refresh-ahead every expiry sent up to 16 identical lookups
+  assert.ok(n > 100, `only ${n} requests in 5 s`);
+  assert.ok(keyLookups <= 8, `${keyLookups} key lookups for ${n} requests`);
+  assert.ok(tenantLookups <= 12, `${tenantLookups} tenant lookups for ${n} requests`);
+}));
+
 test('Redis down: once the caches expire, a stored tenant gets 503 STORE_UNAVAILABLE (never a 401); it recovers when Redis is back', { timeout: 60000 }, guard(async () => {
   const g = await ctx.G.create({ timeout: 600, resourceLimits: { cpu: '500m', memory: '512Mi' } });
   await ctx.redis.kill();
