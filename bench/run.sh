@@ -884,9 +884,9 @@ tenancy_report() {
     echo "Target: 0 Redis round trips per request on a warm cache: $(redis_per_req tn-tenancy "$C_HIGH") commands per request at ${C_HIGH} connections, $(redis_per_req tn-tenancy "$C_LOW") at ${C_LOW}."
     echo "None of the Redis traffic in a measured window is per request; it comes from (1) the key-auth cache entry expiring"
     echo "(every \`positive_ttl\`, here $KEY_TTL), (2) the ownership cache entry expiring (every 30 s), (3) reconciliation (SMEMBERS"
-    echo "and one pipelined HGETALL every $RECONCILE). Concurrent misses are not coalesced: when an entry expires under N busy"
-    echo "connections, up to N requests look it up at once (one HGETALL each), so one expiry costs up to ${C_HIGH} commands at"
-    echo "${C_HIGH} connections. With the plugin default \`positive_ttl: 10s\` the key lookups recur every 10 s instead of every $KEY_TTL."
+    echo "and one pipelined HGETALL every $RECONCILE). The caches refresh ahead: in the last fifth of an entry's life one request"
+    echo "per second renews it while the others keep hitting, so a hot entry costs about one lookup per TTL, not one per busy"
+    echo "connection. With the plugin default \`positive_ttl: 10s\` the key lookups recur every 10 s instead of every $KEY_TTL."
     echo
     echo "### Against the OpenSandbox simulator (realistic latency)"
     echo
