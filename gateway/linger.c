@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -6,6 +7,8 @@
 
 /* how often to look again whether h2o has let go of its descriptor */
 #define RECHECK_MS 10
+/* lingering connections per thread; past it, the connection is closed at once as h2o does */
+#define MAX_LINGERING 1024
 
 typedef struct st_linger_t {
     h2o_linklist_t link;
@@ -16,15 +19,18 @@ typedef struct st_linger_t {
     dev_t dev;
     ino_t ino;
     h2o_socket_t *sock; /* NULL until h2o has closed its descriptor */
-    h2o_timeout_entry_t timer;
+    /* fixed durations only: each distinct duration costs a timeout list of the loop (evloop.h) */
+    h2o_timeout_entry_t timer;       /* RECHECK_MS while h2o holds the socket, then idle_ms */
+    h2o_timeout_entry_t total_timer; /* total_ms */
     uint64_t idle_ms;
-    uint64_t deadline;
 } linger_t;
 
 static void destroy(linger_t *l)
 {
     if (h2o_timeout_is_linked(&l->timer))
         h2o_timeout_unlink(&l->timer);
+    if (h2o_timeout_is_linked(&l->total_timer))
+        h2o_timeout_unlink(&l->total_timer);
     h2o_linklist_unlink(&l->link);
     l->list->count--;
     if (l->sock != NULL)
@@ -41,18 +47,6 @@ static int h2o_still_holds(linger_t *l)
     return fstat(l->orig_fd, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino;
 }
 
-static void arm(linger_t *l, uint64_t ms)
-{
-    uint64_t now = h2o_now(l->loop->loop);
-    if (now >= l->deadline) {
-        destroy(l);
-        return;
-    }
-    if (ms > l->deadline - now)
-        ms = l->deadline - now;
-    sg_loop_set_timer(l->loop, &l->timer, ms);
-}
-
 static void on_read(h2o_socket_t *sock, const char *err)
 {
     linger_t *l = sock->data;
@@ -61,7 +55,12 @@ static void on_read(h2o_socket_t *sock, const char *err)
         return;
     }
     h2o_buffer_consume(&sock->input, sock->input->size);
-    arm(l, l->idle_ms);
+    sg_loop_set_timer(l->loop, &l->timer, l->idle_ms);
+}
+
+static void on_total_timer(h2o_timeout_entry_t *entry)
+{
+    destroy(H2O_STRUCT_FROM_MEMBER(linger_t, total_timer, entry));
 }
 
 static void on_timer(h2o_timeout_entry_t *entry)
@@ -73,7 +72,7 @@ static void on_timer(h2o_timeout_entry_t *entry)
     }
     if (h2o_still_holds(l)) {
         /* the answer is still being written (or TLS close_notify sent): FIN now would cut it */
-        arm(l, RECHECK_MS);
+        sg_loop_set_timer(l->loop, &l->timer, RECHECK_MS);
         return;
     }
     /* h2o wrote the answer and closed its descriptor; ours keeps the socket open, so no RST yet */
@@ -81,12 +80,12 @@ static void on_timer(h2o_timeout_entry_t *entry)
     l->sock = h2o_evloop_socket_create(l->loop->loop, l->fd, 0);
     l->sock->data = l;
     h2o_socket_read_start(l->sock, on_read);
-    arm(l, l->idle_ms);
+    sg_loop_set_timer(l->loop, &l->timer, l->idle_ms);
 }
 
 void sg_linger_start(sg_linger_list_t *list, sg_loop_t *loop, h2o_req_t *req, uint64_t idle_ms, uint64_t total_ms)
 {
-    if (total_ms == 0 || req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+    if (total_ms == 0 || req->version >= 0x200 || req->conn->callbacks->get_socket == NULL || list->count >= MAX_LINGERING)
         return;
     h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
     if (sock == NULL)
@@ -95,7 +94,7 @@ void sg_linger_start(sg_linger_list_t *list, sg_loop_t *loop, h2o_req_t *req, ui
     struct stat st;
     if (orig < 0 || fstat(orig, &st) != 0)
         return;
-    int fd = dup(orig);
+    int fd = fcntl(orig, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return;
     linger_t *l = malloc(sizeof(*l));
@@ -109,9 +108,10 @@ void sg_linger_start(sg_linger_list_t *list, sg_loop_t *loop, h2o_req_t *req, ui
                     .orig_fd = orig,
                     .dev = st.st_dev,
                     .ino = st.st_ino,
-                    .idle_ms = idle_ms != 0 ? idle_ms : total_ms,
-                    .deadline = h2o_now(loop->loop) + total_ms};
+                    .idle_ms = idle_ms != 0 && idle_ms < total_ms ? idle_ms : total_ms};
     l->timer.cb = on_timer;
+    l->total_timer.cb = on_total_timer;
+    sg_loop_set_timer(loop, &l->total_timer, total_ms);
     h2o_linklist_insert(&list->conns, &l->link);
     list->count++;
     /* a zero-length timer fires after the pending socket callbacks of this loop turn, i.e. after h2o wrote the

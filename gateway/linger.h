@@ -27,8 +27,9 @@ typedef struct st_sg_linger_list_t {
  * h2o will close after this response). Called while the response is being set
  * up. Lingering ends when the client closes, after idle_ms without data, or
  * after total_ms; whichever comes first. Does nothing if total_ms is zero, for
- * HTTP/2 or when the descriptor cannot be duplicated (then h2o's plain close
- * applies). Never fails the request.
+ * HTTP/2, when the thread already lingers on 1024 connections or when the
+ * descriptor cannot be duplicated (then h2o's plain close applies). Never fails
+ * the request.
  */
 void sg_linger_start(sg_linger_list_t *list, sg_loop_t *loop, h2o_req_t *req, uint64_t idle_ms, uint64_t total_ms);
 /* Closes every lingering connection of the list (thread exit). */

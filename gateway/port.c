@@ -27,7 +27,8 @@ typedef struct st_endpoint_t {
     uint16_t port;
     uint64_t until_ms;
     int is_tls;
-    int resolved; /* addr is set: the host was numeric, or a name resolved (then cached with the endpoint) */
+    int resolved;     /* addr is set: the host was numeric, or a name resolved (then cached with the endpoint) */
+    int unresolvable; /* the name did not resolve: remembered for UNRESOLVABLE_TTL_MS */
     uint16_t tcp_port;
     char host[256];
     char authority[300];
@@ -44,8 +45,18 @@ typedef struct st_port_req_t {
     char id[SG_STORE_ID_MAX + 1];
     sg_backend_conf_t *be;
     endpoint_t ep;
-    h2o_hostinfo_getaddr_req_t *getaddr; /* a name lookup in flight */
+    struct st_dns_lookup_t *lookup; /* a name lookup in flight */
+    h2o_timeout_entry_t lookup_timer;
 } port_req_t;
+
+/* h2o's resolver threads always answer (a cancel does not stop a lookup already running), so the answer goes to
+ * this, which the request detaches from when it ends; the thread counts these to not dispose its context under one */
+typedef struct st_dns_lookup_t {
+    port_req_t *pr; /* NULL once detached */
+    sg_thread_t *thread;
+} dns_lookup_t;
+
+#define UNRESOLVABLE_TTL_MS 5000
 
 /* process-wide, so that forgetting a deleted sandbox's endpoints is seen by every worker thread */
 static endpoint_t cache[CACHE_SIZE];
@@ -219,6 +230,8 @@ static int endpoint_from_json(const char *id, uint16_t port, h2o_iovec_t body, e
     ep->until_ms = sg_now_us() / 1000 + CACHE_TTL_MS;
     if (ep->resolved)
         cache_put(ep);
+    else
+        cache_forget(id, port); /* a name: cached once resolved; an older entry for this port must not linger */
     return 0;
 }
 
@@ -228,13 +241,35 @@ int sg_port_remember_endpoint(const char *id, uint16_t port, h2o_iovec_t body)
     return endpoint_from_json(id, port, body, &ep);
 }
 
+static void detach_lookup(port_req_t *pr)
+{
+    if (h2o_timeout_is_linked(&pr->lookup_timer))
+        h2o_timeout_unlink(&pr->lookup_timer);
+    if (pr->lookup != NULL) {
+        pr->lookup->pr = NULL;
+        pr->lookup = NULL;
+    }
+}
+
 static void cancel_resolve(void *data)
 {
-    port_req_t *pr = data;
-    if (pr->getaddr != NULL) {
-        h2o_hostinfo_getaddr_cancel(pr->getaddr);
-        pr->getaddr = NULL;
-    }
+    detach_lookup(data);
+}
+
+static void on_lookup_timeout(h2o_timeout_entry_t *entry)
+{
+    port_req_t *pr = H2O_STRUCT_FROM_MEMBER(port_req_t, lookup_timer, entry);
+    char msg[400];
+    detach_lookup(pr);
+    snprintf(msg, sizeof(msg), "resolving the sandbox endpoint host '%s' timed out", pr->ep.host);
+    sg_request_error(pr->r, 504, "GATEWAY::UPSTREAM_TIMEOUT", msg);
+}
+
+static void unresolvable(port_req_t *pr, const char *why)
+{
+    char msg[400];
+    snprintf(msg, sizeof(msg), "cannot resolve the sandbox endpoint host '%s': %s", pr->ep.host, why);
+    sg_request_error(pr->r, 502, "GATEWAY::UPSTREAM_CONNECT_FAILED", msg);
 }
 
 /* IPv4 first: endpoints named by the backend are usually reachable over v4, and we connect to one address */
@@ -252,34 +287,51 @@ static struct addrinfo *pick_address(struct addrinfo *res)
 static void on_resolved(h2o_hostinfo_getaddr_req_t *greq, const char *errstr, struct addrinfo *res, void *data)
 {
     (void)greq;
-    port_req_t *pr = data;
-    sg_request_t *r = pr->r;
-    pr->getaddr = NULL;
+    dns_lookup_t *lk = data;
+    port_req_t *pr = lk->pr;
+    lk->thread->dns_inflight--;
+    free(lk);
+    if (pr == NULL) /* the request ended or timed out meanwhile */
+        return;
+    pr->lookup = NULL;
+    detach_lookup(pr);
     struct addrinfo *ai = errstr == NULL ? pick_address(res) : NULL;
     if (ai == NULL || ai->ai_addrlen > sizeof(pr->ep.addr)) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "cannot resolve the sandbox endpoint host '%s': %s", pr->ep.host,
-                 errstr != NULL ? errstr : "no IPv4 or IPv6 address");
-        sg_request_error(r, 502, "GATEWAY::UPSTREAM_CONNECT_FAILED", msg);
+        /* remembered for a while: a name that does not resolve must not cost a lookup per request */
+        pr->ep.unresolvable = 1;
+        pr->ep.until_ms = sg_now_us() / 1000 + UNRESOLVABLE_TTL_MS;
+        cache_put(&pr->ep);
+        unresolvable(pr, errstr != NULL ? errstr : "no IPv4 or IPv6 address");
         return;
     }
     memcpy(&pr->ep.addr, ai->ai_addr, ai->ai_addrlen);
     pr->ep.addrlen = ai->ai_addrlen;
     pr->ep.resolved = 1;
+    pr->ep.until_ms = sg_now_us() / 1000 + CACHE_TTL_MS;
     cache_put(&pr->ep); /* the name is resolved again when the cached endpoint expires */
     forward(pr);
 }
 
-/* Resolves pr->ep.host with h2o's getaddrinfo threads; the answer comes back on this loop. */
+/* Resolves pr->ep.host with h2o's getaddrinfo threads; the answer comes back on this loop, or the request gets a
+ * 504 after upstream_connect_timeout. */
 static void resolve(port_req_t *pr)
 {
-    h2o_req_t *req = pr->r->req;
+    sg_request_t *r = pr->r;
     char serv[8];
     int n = snprintf(serv, sizeof(serv), "%u", (unsigned)pr->ep.tcp_port);
-    sg_request_on_dispose(pr->r, cancel_resolve, pr);
-    pr->getaddr =
-        h2o_hostinfo_getaddr(&req->conn->ctx->receivers.hostinfo_getaddr, h2o_strdup(&req->pool, pr->ep.host, strlen(pr->ep.host)),
-                             h2o_iovec_init(serv, (size_t)n), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, AI_NUMERICSERV, on_resolved, pr);
+    dns_lookup_t *lk = malloc(sizeof(*lk));
+    if (lk == NULL) {
+        unresolvable(pr, "out of memory");
+        return;
+    }
+    *lk = (dns_lookup_t){.pr = pr, .thread = r->thread};
+    pr->lookup = lk;
+    r->thread->dns_inflight++;
+    sg_request_on_dispose(r, cancel_resolve, pr);
+    pr->lookup_timer.cb = on_lookup_timeout;
+    sg_loop_set_timer(&r->thread->loop, &pr->lookup_timer, r->config->limits.upstream_connect_timeout_ms);
+    h2o_hostinfo_getaddr(&r->req->conn->ctx->receivers.hostinfo_getaddr, h2o_iovec_init(pr->ep.host, strlen(pr->ep.host)),
+                         h2o_iovec_init(serv, (size_t)n), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, AI_NUMERICSERV, on_resolved, lk);
 }
 
 static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t body)
@@ -317,7 +369,10 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
         return;
     r->backend = h2o_iovec_init(pr->be->name, strlen(pr->be->name));
     if (cache_get(pr->id, r->route.port, &pr->ep)) {
-        forward(pr);
+        if (pr->ep.unresolvable)
+            unresolvable(pr, "the name did not resolve moments ago");
+        else
+            forward(pr);
         return;
     }
     char path[SG_STORE_ID_MAX + 48];

@@ -169,8 +169,8 @@ static void *thread_main(void *arg)
                 drain_deadline = h2o_now(loop) + t->config->limits.graceful_shutdown_timeout_ms;
             close_idle_connections(t);
             /* drained: no request in flight and h2o closed every connection (HTTP/2 ones after GOAWAY) */
-            drained =
-                t->inflight == 0 && h2o_linklist_is_empty(&t->ctx.http1._conns) && h2o_linklist_is_empty(&t->ctx.http2._conns);
+            drained = t->inflight == 0 && h2o_linklist_is_empty(&t->ctx.http1._conns) &&
+                      h2o_linklist_is_empty(&t->ctx.http2._conns) && t->dns_inflight == 0;
             if (drained || h2o_now(loop) >= drain_deadline) {
                 if (!drained)
                     sg_log(SG_LOG_WARN, "thread %zu: %zu request(s) still in flight at the shutdown deadline", t->index,

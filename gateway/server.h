@@ -31,6 +31,7 @@ typedef struct st_sg_thread_t {
     struct st_sg_store_t *store; /* this thread's handle on the state store */
     size_t inflight;
     sg_linger_list_t linger; /* connections closed early, draining what the client still sends */
+    size_t dns_inflight;     /* h2o resolver lookups that will still call back on this loop (port.c) */
     uint64_t rng;
     h2o_multithread_receiver_t ctl;
     int shutting_down;

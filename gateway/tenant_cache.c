@@ -66,14 +66,16 @@ static void bind_locked(sg_request_t *r, tenant_ref_t *ref)
     sg_request_on_dispose(r, release_def, ref);
 }
 
-static void answer_missing(sg_request_t *r, int invalid)
+/* logged only when the store was read, not on every request the negative cache answers */
+static void answer_missing(sg_request_t *r, int invalid, int from_store)
 {
     if (invalid) {
         sg_request_error(r, 503, "GATEWAY::TENANT_UNAVAILABLE",
                          "the definition of this tenant in the state store is invalid; the operator has been told");
         return;
     }
-    sg_log(SG_LOG_WARN, "key-auth: a valid key names tenant '%.*s', which is not defined", (int)r->tenant.len, r->tenant.base);
+    if (from_store)
+        sg_log(SG_LOG_WARN, "key-auth: a valid key names tenant '%.*s', which is not defined", (int)r->tenant.len, r->tenant.base);
     sg_request_error(r, 401, "INVALID_API_KEY", "Invalid API key.");
 }
 
@@ -95,6 +97,10 @@ static void on_document(void *data, const char *err, const char *json)
     if (json != NULL) {
         char msg[256];
         ref = calloc(1, sizeof(*ref));
+        if (ref == NULL) {
+            sg_request_error(r, 503, "GATEWAY::TENANT_UNAVAILABLE", "out of memory");
+            return;
+        }
         if (sg_tenant_parse_json(json, strlen(json), id, &ref->def, msg, sizeof(msg)) != 0) {
             sg_log(SG_LOG_ERROR, "tenant '%s' in the state store is invalid: %s", id, msg);
             free(ref);
@@ -123,7 +129,7 @@ static void on_document(void *data, const char *err, const char *json)
     }
     pthread_mutex_unlock(&cache_lock);
     if (ref == NULL) {
-        answer_missing(r, invalid);
+        answer_missing(r, invalid, 1);
         return;
     }
     rs->cb(r);
@@ -142,7 +148,7 @@ void sg_tenant_cache_resolve(sg_request_t *r, void (*cb)(sg_request_t *r))
 {
     char id[SG_STORE_ID_MAX + 1];
     if (r->tenant.len == 0 || r->tenant.len > SG_STORE_ID_MAX) {
-        answer_missing(r, 0);
+        answer_missing(r, 0, 0);
         return;
     }
     memcpy(id, r->tenant.base, r->tenant.len);
@@ -165,7 +171,7 @@ void sg_tenant_cache_resolve(sg_request_t *r, void (*cb)(sg_request_t *r))
         if (r->tenant_def != NULL)
             cb(r);
         else
-            answer_missing(r, invalid);
+            answer_missing(r, invalid, 0);
         return;
     }
     if (r->thread->store == NULL) {
@@ -176,15 +182,6 @@ void sg_tenant_cache_resolve(sg_request_t *r, void (*cb)(sg_request_t *r))
     *rs = (resolve_t){.r = r, .cb = cb};
     sg_request_on_dispose(r, cancel_resolve, rs);
     rs->op = sg_store_get_tenant(r->thread->store, id, on_document, rs);
-}
-
-void sg_tenant_cache_invalidate(const char *id)
-{
-    pthread_mutex_lock(&cache_lock);
-    cache_entry_t *e = cache + slot_of(id);
-    if (strcmp(e->id, id) == 0)
-        e->until_ms = 0;
-    pthread_mutex_unlock(&cache_lock);
 }
 
 void sg_tenant_cache_dispose(void)

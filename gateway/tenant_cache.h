@@ -19,8 +19,6 @@
  * unavailable, 503; cb is not called then.
  */
 void sg_tenant_cache_resolve(sg_request_t *r, void (*cb)(sg_request_t *r));
-/* Forgets the cached definition of id (next use reads the store). */
-void sg_tenant_cache_invalidate(const char *id);
 /* Frees every cached definition; only once no request runs any more (process exit). */
 void sg_tenant_cache_dispose(void);
 

@@ -27,13 +27,15 @@ static int string_list(json_t *v, char ***out, size_t *n)
     *n = 0;
     *out = NULL;
     if (json_is_string(v)) {
-        *out = calloc(2, sizeof(char *));
+        if ((*out = calloc(2, sizeof(char *))) == NULL)
+            return -1;
         (*out)[(*n)++] = strdup(json_string_value(v));
         return 0;
     }
     if (!json_is_array(v))
         return -1;
-    *out = calloc(json_array_size(v) + 1, sizeof(char *));
+    if ((*out = calloc(json_array_size(v) + 1, sizeof(char *))) == NULL)
+        return -1;
     size_t i;
     json_t *item;
     json_array_foreach(v, i, item)

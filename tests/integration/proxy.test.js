@@ -482,6 +482,39 @@ test('oversized body sent in full: the client reads the 413 JSON every time (lin
   assert.equal((await h.request(`${gw.httpUrl}/health`)).status, 200);
 }));
 
+test('lingering is bounded: FIN right after the 413, then the socket is closed after lingering_timeout (5 s) of silence', { timeout: 30000 }, env.wrap(async () => {
+  const net = require('node:net');
+  // allowHalfOpen: keep our side writable after the gateway's FIN, as a client still uploading does
+  const sock = net.connect({ port: gw.ports.http, host: '127.0.0.1', allowHalfOpen: true });
+  let got = '';
+  let ended = false;
+  let error = null;
+  sock.on('data', (c) => { got += c.toString('latin1'); });
+  sock.on('end', () => { ended = true; });
+  sock.on('error', (e) => { error = e; });
+  await new Promise((resolve) => sock.once('connect', resolve));
+  sock.write(`POST ${h.portPath(sbx, 8080, '/upload-sink')} HTTP/1.1\r\nHost: x\r\nContent-Length: ${5 * BODY_LIMIT}\r\n\r\n`);
+  sock.write(Buffer.alloc(64 * 1024, 1));
+  await h.waitFor(() => ended, { timeoutMs: 5000, what: 'the gateway to send FIN after its answer' });
+  assert.match(got, /^HTTP\/1\.1 413 /);
+  assert.match(got, /GATEWAY::PAYLOAD_TOO_LARGE/);
+  // still lingering: what the client sends now is read and discarded, not reset
+  const t0 = Date.now();
+  sock.write(Buffer.alloc(64 * 1024, 2));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(error, null, `reset while lingering: ${error && error.code}`);
+  // after 5 s of silence the gateway closes for good: writes then fail (a write would restart the 5 s, so wait first)
+  await new Promise((r) => setTimeout(r, 6500));
+  assert.equal(error, null);
+  await h.waitFor(async () => {
+    if (error) return true;
+    sock.write(Buffer.alloc(1024, 3));
+    return false;
+  }, { timeoutMs: 3000, intervalMs: 100, what: 'writes to fail once the gateway closed the lingering socket' });
+  assert.ok(['EPIPE', 'ECONNRESET'].includes(error.code), error.code);
+  sock.destroy();
+}));
+
 test('HTTP/2: oversized body is refused (413 or stream reset) and the connection stays usable', { timeout: 30000 }, env.wrap(async () => {
   const session = http2.connect(gw.httpsUrl, { ca: ca() });
   session.on('error', () => {});
