@@ -173,8 +173,9 @@ static void *thread_main(void *arg)
                       h2o_linklist_is_empty(&t->ctx.http2._conns) && t->dns_inflight == 0;
             if (drained || h2o_now(loop) >= drain_deadline) {
                 if (!drained)
-                    sg_log(SG_LOG_WARN, "thread %zu: %zu request(s) still in flight at the shutdown deadline", t->index,
-                           t->inflight);
+                    sg_log(SG_LOG_WARN,
+                           "thread %zu: %zu request(s) and %zu name lookup(s) still in flight at the shutdown deadline", t->index,
+                           t->inflight, t->dns_inflight);
                 break;
             }
         }
