@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include "backend.h"
 #include "backend_call.h"
+#include "hashmap.h"
 #include "ownership.h"
 #include "pipeline.h"
 #include "server.h"
@@ -31,12 +32,10 @@ typedef struct st_cache_entry_t {
 static cache_entry_t cache[CACHE_SIZE];
 static pthread_mutex_t cache_locks[CACHE_STRIPES] = {[0 ... CACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
 
+/* keyed hash: ids are chosen by clients, who must not be able to aim them at one slot */
 static size_t hash_id(const char *id)
 {
-    size_t h = 1469598103934665603ull;
-    for (; *id != '\0'; ++id)
-        h = (h ^ (unsigned char)*id) * 1099511628211ull;
-    return h & (CACHE_SIZE - 1);
+    return sg_hashmap_hash(id, strlen(id)) & (CACHE_SIZE - 1);
 }
 
 /* store writes whose outcome nobody waits for (best effort; the store logs nothing per op) */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backend.h"
+#include "hashmap.h"
 #include "lifecycle.h"
 #include "ownership.h"
 #include "proxy.h"
@@ -62,12 +63,10 @@ typedef struct st_dns_lookup_t {
 static endpoint_t cache[CACHE_SIZE];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* keyed hash: ids are chosen by clients, who must not be able to aim them at one slot */
 static size_t slot_of(const char *id, uint16_t port)
 {
-    size_t h = 1469598103934665603ull ^ port;
-    for (const char *p = id; *p != '\0'; ++p)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return h & (CACHE_SIZE - 1);
+    return (sg_hashmap_hash(id, strlen(id)) ^ port) & (CACHE_SIZE - 1);
 }
 
 static int cache_get(const char *id, uint16_t port, endpoint_t *out)

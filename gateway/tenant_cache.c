@@ -1,6 +1,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "hashmap.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -36,10 +37,7 @@ typedef struct st_resolve_t {
 
 static size_t slot_of(const char *id)
 {
-    size_t h = 1469598103934665603ull;
-    for (; *id != '\0'; ++id)
-        h = (h ^ (unsigned char)*id) * 1099511628211ull;
-    return h & (CACHE_SIZE - 1);
+    return sg_hashmap_hash(id, strlen(id)) & (CACHE_SIZE - 1);
 }
 
 /* caller holds cache_lock */
@@ -106,26 +104,20 @@ static void on_document(void *data, const char *err, const char *json)
             free(ref);
             ref = NULL;
             invalid = 1;
-        } else {
-            ref->refcnt = 1; /* the cache's */
         }
     }
-    uint64_t ttl = ref != NULL ? r->config->store.tenant_cache_ttl_ms : NEGATIVE_TTL_MS;
+    uint64_t ttl = ref != NULL ? r->config->store.tenant_cache_ttl_ms : NEGATIVE_TTL_MS, now = sg_now_us() / 1000;
     pthread_mutex_lock(&cache_lock);
     cache_entry_t *e = cache + slot_of(id);
     unref_locked(e->ref);
+    *e = (cache_entry_t){.invalid = invalid, .until_ms = now + ttl, .refresh_at_ms = now + ttl - ttl / 5};
     strcpy(e->id, id);
-    e->ref = ref;
-    e->invalid = invalid;
-    e->until_ms = sg_now_us() / 1000 + ttl;
-    e->refresh_at_ms = e->until_ms - ttl / 5;
-    e->claim_until_ms = 0;
-    if (ttl == 0) /* no caching: this request still uses it */
-        e->ref = NULL;
     if (ref != NULL) {
+        if (ttl != 0) { /* the cache keeps a reference; with ttl 0 only this request holds one */
+            e->ref = ref;
+            ++ref->refcnt;
+        }
         bind_locked(r, ref);
-        if (ttl == 0)
-            unref_locked(ref);
     }
     pthread_mutex_unlock(&cache_lock);
     if (ref == NULL) {
