@@ -12,6 +12,7 @@
 #include "lifecycle.h"
 #include "pipeline.h"
 #include "proxy.h"
+#include "reqcheck.h"
 #include "server.h"
 
 typedef struct st_handler_t {
@@ -35,6 +36,12 @@ void sg_handler_dispatch(sg_request_t *r)
     switch (r->route.cls) {
     case SG_ROUTE_HEALTH: {
         static const char body[] = "{\"status\":\"healthy\"}";
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+            !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
+            sg_request_error(r, 405, "GATEWAY::METHOD_NOT_ALLOWED", "/health answers GET and HEAD only");
+            return;
+        }
         if (r->thread->shutting_down) {
             sg_request_error(r, 503, "GATEWAY::SHUTTING_DOWN", "the gateway is shutting down");
             return;
@@ -87,6 +94,18 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     handler_t *self = (void *)_self;
     sg_thread_t *thread = sg_thread_of(req->conn->ctx);
     sg_request_t *r = sg_request_create(thread, req, self->is_admin);
+    sg_reqcheck_t check;
+    sg_reqcheck_request(req, &check);
+    if (check.status != 0) {
+        if (check.must_close && req->version < 0x200) {
+            /* what follows on the connection cannot be trusted to start a request */
+            req->http1_is_persistent = 0;
+            sg_linger_start(&thread->linger, &thread->loop, req, r->config->limits.lingering_timeout_ms,
+                            r->config->limits.lingering_time_ms);
+        }
+        sg_request_error(r, check.status, check.code, check.message);
+        return 0;
+    }
     /* h2o 2.2 caps the HTTP/1 head at a compile-time size; this is the configurable bound for both protocols */
     size_t head_size = req->input.path.len + req->input.authority.len;
     for (size_t i = 0; i != req->headers.size; ++i)

@@ -143,6 +143,8 @@ static int on_headers_complete(http_parser *p)
     client_t *c = p->data;
     flush_header(c);
     c->in_value = 0;
+    if (p->status_code < 100 || p->status_code > 599)
+        return -1; /* not an HTTP status (RFC 9110 15): a protocol error, answered 502 */
     if (p->status_code < 200 && p->status_code != 101) {
         c->headers.size = 0; /* interim response (100, 103): skipped */
         return 0;

@@ -56,6 +56,16 @@ void sg_lifecycle_backend_error(sg_request_t *r, const char *err)
 
 void sg_lifecycle_send_backend_response(sg_request_t *r, int status, h2o_iovec_t body)
 {
+    if (status >= 400) {
+        /* the client is promised JSON errors: an HTML page of a backend or of a proxy in front of it is not one */
+        json_t *obj = json_loadb(body.base != NULL ? body.base : "", body.len, 0, NULL);
+        int is_object = json_is_object(obj);
+        json_decref(obj);
+        if (!is_object) {
+            sg_request_backend_error(r, status);
+            return;
+        }
+    }
     r->proxied = 1; /* the backend's own words, errors included */
     sg_request_json(r, status, body.base != NULL ? body.base : "", body.len);
 }

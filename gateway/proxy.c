@@ -23,6 +23,7 @@ typedef struct st_proxy_t {
     void (*on_upstream_error)(sg_request_t *r, void *data);
     void *on_status_data;
     const char *not_found_code, *not_found_message;
+    unsigned json_errors : 1;
     unsigned eos : 1;
     unsigned send_in_flight : 1;
     unsigned stopped : 1;
@@ -36,56 +37,6 @@ typedef struct st_ws_upgrade_t {
 } ws_upgrade_t;
 
 static void do_send(proxy_t *self);
-
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 101:
-        return "Switching Protocols";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 206:
-        return "Partial Content";
-    case 301:
-        return "Moved Permanently";
-    case 302:
-        return "Found";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 416:
-        return "Range Not Satisfiable";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return "Status";
-    }
-}
 
 static void record_upstream_time(proxy_t *self)
 {
@@ -239,6 +190,14 @@ static void send_upstream_error(proxy_t *self, const char *err)
     }
 }
 
+static int is_json(const h2o_header_t *headers, size_t n)
+{
+    for (size_t i = 0; i != n; ++i)
+        if (h2o_memis(headers[i].name->base, headers[i].name->len, H2O_STRLIT("content-type")))
+            return headers[i].value.len >= 16 && h2o_lcstris(headers[i].value.base, 16, H2O_STRLIT("application/json"));
+    return 0;
+}
+
 static int on_head(sg_httpclient_t *c, const char *err, int status, h2o_header_t *headers, size_t num_headers)
 {
     proxy_t *self = c->data;
@@ -267,9 +226,16 @@ static int on_head(sg_httpclient_t *c, const char *err, int status, h2o_header_t
         sg_request_error(r, 404, self->not_found_code, self->not_found_message);
         return -1;
     }
+    if (status >= 400 && self->json_errors && !is_json(headers, num_headers)) {
+        record_upstream_time(self);
+        self->client = NULL;
+        finish_backend(self);
+        sg_request_backend_error(r, status);
+        return -1;
+    }
     r->proxied = 1;
     req->res.status = status;
-    req->res.reason = reason_phrase(status);
+    req->res.reason = sg_reason_phrase(status);
 
     if (status == 101) {
         record_upstream_time(self);
@@ -322,6 +288,7 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
     self->on_status_data = t->on_status_data;
     self->not_found_code = t->not_found_code;
     self->not_found_message = t->not_found_message;
+    self->json_errors = t->json_errors != 0;
     h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&self->tail, &h2o_socket_buffer_prototype);
     sg_plugin_api.on_dispose((sg_plugin_req_t *)r, on_request_dispose, self);
@@ -414,5 +381,6 @@ void sg_proxy_to_backend(sg_request_t *r, sg_backend_conf_t *be, h2o_iovec_t pat
     t.num_strip = sizeof(strip) / sizeof(strip[0]);
     t.backend = be->rt;
     t.health = &r->config->health;
+    t.json_errors = 1;
     sg_proxy_start(r, &t);
 }

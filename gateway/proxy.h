@@ -31,6 +31,8 @@ typedef struct st_sg_proxy_target_t {
     /* when set, an upstream 404 is replaced by this gateway error (same body whatever the upstream said) */
     const char *not_found_code;
     const char *not_found_message;
+    /* an error answer (>= 400) that is not JSON becomes the gateway's JSON error with the same status (lifecycle API) */
+    int json_errors;
 } sg_proxy_target_t;
 
 /*

@@ -1,4 +1,5 @@
 #include <netdb.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <jansson.h>
@@ -29,6 +30,124 @@ h2o_iovec_t sg_request_remote_addr(h2o_req_t *req)
     char *buf = h2o_mem_alloc_pool(&req->pool, NI_MAXHOST);
     size_t l = len != 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, buf) : SIZE_MAX;
     return l != SIZE_MAX ? h2o_iovec_init(buf, l) : h2o_iovec_init(NULL, 0);
+}
+
+const char *sg_reason_phrase(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 203:
+        return "Non-Authoritative Information";
+    case 204:
+        return "No Content";
+    case 205:
+        return "Reset Content";
+    case 206:
+        return "Partial Content";
+    case 207:
+        return "Multi-Status";
+    case 300:
+        return "Multiple Choices";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 407:
+        return "Proxy Authentication Required";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 423:
+        return "Locked";
+    case 424:
+        return "Failed Dependency";
+    case 425:
+        return "Too Early";
+    case 426:
+        return "Upgrade Required";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 451:
+        return "Unavailable For Legal Reasons";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 507:
+        return "Insufficient Storage";
+    case 511:
+        return "Network Authentication Required";
+    default:
+        return status < 200   ? "Informational"
+               : status < 300 ? "Success"
+               : status < 400 ? "Redirection"
+               : status < 500 ? "Client Error"
+                              : "Server Error";
+    }
 }
 
 uint64_t sg_now_us(void)
@@ -77,7 +196,7 @@ void sg_request_json(sg_request_t *r, int status, const char *json, size_t len)
 {
     h2o_req_t *req = r->req;
     req->res.status = status;
-    req->res.reason = status == 200 ? "OK" : "Error";
+    req->res.reason = sg_reason_phrase(status);
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
@@ -115,6 +234,13 @@ void sg_request_error(sg_request_t *r, int status, const char *code, const char 
     }
     free(text);
     json_decref(obj);
+}
+
+void sg_request_backend_error(sg_request_t *r, int status)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "the backend answered %d %s without a JSON error body", status, sg_reason_phrase(status));
+    sg_request_error(r, status, "GATEWAY::BACKEND_ERROR", msg);
 }
 
 void sg_request_on_dispose(sg_request_t *r, void (*cb)(void *data), void *data)

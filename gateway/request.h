@@ -61,8 +61,12 @@ sg_request_t *sg_request_of(h2o_req_t *req);
  * Must be called at most once per request, before any other response.
  */
 void sg_request_error(sg_request_t *r, int status, const char *code, const char *message);
+/* Sends the gateway's JSON error for an upstream error answer that was not JSON, with the upstream's status. */
+void sg_request_backend_error(sg_request_t *r, int status);
 /* The client's numeric address in pool memory, or {NULL, 0} if unknown. */
 h2o_iovec_t sg_request_remote_addr(h2o_req_t *req);
+/* The standard reason phrase of an HTTP status (RFC 9110 15; a class name for unregistered codes). Static. */
+const char *sg_reason_phrase(int status);
 /* Microseconds since the epoch (wall clock). */
 uint64_t sg_now_us(void);
 /* Registers cb(data) to run when the request is torn down (completion or abort); runs in reverse order. */

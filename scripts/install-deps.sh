@@ -16,10 +16,11 @@ BASE_PKGS=(
     libh2o-evloop-dev libssl-dev libhiredis-dev libyaml-dev libjansson-dev libhttp-parser-dev
     redis-server nghttp2-client curl openssl ca-certificates procps
     clang libclang-rt-14-dev clang-format
+    nginx-light
 )
 # Only needed by bench/run.sh (they also start system services when installed,
 # which the test suite does not need).
-BENCH_PKGS=(nginx-light haproxy wrk)
+BENCH_PKGS=(haproxy wrk)
 
 want_bench=0
 want_npm=1

@@ -104,7 +104,7 @@ function decodeSeg(s) {
 function endpointFor(sim, sb, port, useServerProxy) {
   const o = sim.opts;
   let endpoint;
-  if (useServerProxy) {
+  if (useServerProxy || o.endpointsViaProxy) {
     const base = o.publicHost || `127.0.0.1:${sim.mainPort()}`;
     endpoint = `${base}${o.serverProxyPrefix}/sandboxes/${sb.id}/proxy/${port}`;
   } else if (o.direct8080 && port === 8080) {

@@ -24,6 +24,8 @@ const USAGE = `usage: node tests/simulator/server.js --port P --api-key KEY [opt
   --public-host HOST[:PORT]   host used in use_server_proxy endpoints (default 127.0.0.1:<port>)
   --sandbox-host HOST         host used in direct endpoints (default 127.0.0.1)
   --server-proxy-prefix /v1   path prefix of use_server_proxy endpoints ("" = real server form)
+  --endpoints-via-proxy       every endpoint has the server-proxy form (one host, routed by path,
+                              like a Kubernetes ingress in uri mode), not only use_server_proxy ones
   --proxy-auth required|none  API key on the server proxy route (the real server: none)
   --direct-8080               port 8080 gets its own host port (real Docker bridge mode)
   --paused-behavior 503|refuse  port traffic while not Running: 503 JSON, or connection refused
@@ -38,7 +40,7 @@ function parseArgs(argv) {
   const o = {
     port: null, apiKey: null, host: '127.0.0.1', name: 'sim', readyDelayMs: 200, transitionDelayMs: 100,
     snapshotDelayMs: 200, terminatedRetentionMs: 0, ttlScale: 1, maxTimeoutSeconds: null, endpointHeaders: {},
-    publicHost: null, sandboxHost: '127.0.0.1', serverProxyPrefix: '/v1', proxyAuth: 'required', direct8080: false,
+    publicHost: null, sandboxHost: '127.0.0.1', serverProxyPrefix: '/v1', proxyAuth: 'required', direct8080: false, endpointsViaProxy: false,
     pausedBehavior: '503', commandGraceMs: 1000, sseFraming: 'raw', diagnostics: 'inline', stateFile: null,
     exitWithParent: false, verbose: false,
   };
@@ -72,6 +74,7 @@ function parseArgs(argv) {
         break;
       }
       case '--public-host': o.publicHost = next(); break;
+      case '--endpoints-via-proxy': o.endpointsViaProxy = true; break;
       case '--sandbox-host': o.sandboxHost = next(); break;
       case '--server-proxy-prefix': o.serverProxyPrefix = (next() || '').replace(/\/+$/, ''); break;
       case '--proxy-auth': o.proxyAuth = next(); break;
