@@ -219,6 +219,9 @@ static void on_create_recorded(void *data, const char *err)
         int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s", lc->rec.id);
         sg_backend_call(&r->thread->loop, r->config, lc->be, "DELETE", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0),
                         r->request_id, 65536, on_compensated, NULL);
+        /* the record write may still land (a stalled Redis runs it when it resumes): purge it after that */
+        sg_ownership_invalidate(lc->rec.id);
+        sg_store_purge_sandbox(r->thread->store, lc->rec.id, lc->rec.tenant);
         store_error(r);
         return;
     }
