@@ -25,8 +25,8 @@ static void finish(sg_backend_call_t *call, const char *err)
     if (call->backend != NULL) {
         if (err != NULL && err != sg_backend_call_err_too_large)
             sg_backend_report(call->backend, call->health, 0, 0, err);
-        else if (err == NULL)
-            sg_backend_report(call->backend, call->health, call->status < 500, 0, call->status >= 500 ? "answered 5xx" : NULL);
+        else if (err == NULL) /* an HTTP answer of any status: the transport works (see proxy.c on_head) */
+            sg_backend_report(call->backend, call->health, 1, 0, NULL);
     }
     call->cb(call->data, err, call->status, h2o_iovec_init(call->collected->bytes, call->collected->size));
     h2o_buffer_dispose(&call->collected);

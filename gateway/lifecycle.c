@@ -9,6 +9,7 @@
 #include "pipeline.h"
 #include "proxy.h"
 #include "server.h"
+#include "snapshot_tag.h"
 #include "upstream_pool.h"
 
 typedef struct st_lc_t {
@@ -229,6 +230,9 @@ static void on_create_recorded(void *data, const char *err)
         int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s", lc->rec.id);
         sg_backend_call(&r->thread->loop, r->config, lc->be, "DELETE", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0),
                         r->request_id, 65536, on_compensated, NULL);
+        /* the record write may still land (a stalled Redis runs it when it resumes): purge it after that */
+        sg_ownership_invalidate(lc->rec.id);
+        sg_store_purge_sandbox(r->thread->store, lc->rec.id, lc->rec.tenant);
         store_error(r);
         return;
     }
@@ -388,7 +392,7 @@ static void on_snapshot_created(void *data, const char *err, int status, h2o_iov
         }
         json_decref(obj);
     }
-    sg_lifecycle_send_backend_response(r, status, body);
+    sg_lifecycle_send_backend_response(r, status, sg_snapshot_tag_strip_body(&r->req->pool, r->config->lifecycle.tenant_tag, body));
 }
 
 /* GET .../endpoints/{port}: the gateway's own address for the port, never the backend's */
@@ -487,13 +491,20 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
             sg_request_error(r, 403, "GATEWAY::TIMEOUT_TOO_LONG", msg);
             return;
         }
-    }
-    /* fall through */
-    case SG_LC_CREATE_SNAPSHOT:
-        sg_lifecycle_call(r, lc->be, "POST", req->input.path,
-                          req->entity.base != NULL ? req->entity : h2o_iovec_init(H2O_STRLIT("{}")),
-                          lc->route.op == SG_LC_RENEW ? on_renewed : on_snapshot_created, lc);
+        sg_lifecycle_call(r, lc->be, "POST", req->input.path, req->entity, on_renewed, lc);
         return;
+    }
+    case SG_LC_CREATE_SNAPSHOT: {
+        /* the backend keeps the tenant in the snapshot's name (snapshot_tag.h) */
+        const char *bad = NULL;
+        h2o_iovec_t body = sg_snapshot_tag_request(&req->pool, r->config->lifecycle.tenant_tag, r->tenant, req->entity, &bad);
+        if (body.base == NULL) {
+            sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", bad);
+            return;
+        }
+        sg_lifecycle_call(r, lc->be, "POST", req->input.path, body, on_snapshot_created, lc);
+        return;
+    }
     default:
         break;
     }
@@ -509,12 +520,30 @@ static void on_snapshot_delete_status(sg_request_t *r, void *data, int status)
         sg_ownership_forget_snapshot(r, lc->id);
 }
 
+static void on_snapshot_fetched(void *data, const char *err, int status, h2o_iovec_t body)
+{
+    lc_t *lc = data;
+    sg_request_t *r = lc->r;
+    if (err != NULL) {
+        sg_lifecycle_backend_error(r, err);
+    } else if (status == 404) {
+        sg_lifecycle_snapshot_not_found(r, lc->id);
+    } else {
+        sg_lifecycle_send_backend_response(r, status,
+                                           sg_snapshot_tag_strip_body(&r->req->pool, r->config->lifecycle.tenant_tag, body));
+    }
+}
+
 static void on_snapshot_owner(sg_request_t *r, void *data, const char *err, const sg_snapshot_rec_t *rec)
 {
     lc_t *lc = data;
     if ((lc->be = sg_lifecycle_owner_backend(r, err, rec != NULL ? rec->tenant : NULL, rec != NULL ? rec->backend : NULL, 1,
                                              lc->id)) == NULL)
         return;
+    if (lc->route.op == SG_LC_GET_SNAPSHOT) { /* buffered: the tenant tag is taken out of the name */
+        sg_lifecycle_call(r, lc->be, "GET", r->req->input.path, h2o_iovec_init(NULL, 0), on_snapshot_fetched, lc);
+        return;
+    }
     char msg[SG_STORE_ID_MAX + 64];
     snprintf(msg, sizeof(msg), "Snapshot %s not found.", lc->id);
     sg_proxy_target_t opts = {.not_found_code = "GATEWAY::SNAPSHOT_NOT_FOUND",

@@ -13,6 +13,7 @@
 #include "ownership.h"
 #include "pipeline.h"
 #include "server.h"
+#include "snapshot_tag.h"
 #include "tenant.h"
 #include "urlenc.h"
 
@@ -81,6 +82,9 @@ static int is_owned(list_t *l, json_t *item)
         json_t *tag = json_object_get(json_object_get(item, "metadata"), r->config->lifecycle.tenant_tag);
         return json_is_string(tag) && h2o_memis(json_string_value(tag), json_string_length(tag), r->tenant.base, r->tenant.len);
     }
+    char tenant[SG_STORE_ID_MAX + 1];
+    if (sg_snapshot_tag_owner(r->config->lifecycle.tenant_tag, item, tenant)) /* the tag decides (snapshot_tag.h) */
+        return h2o_memis(tenant, strlen(tenant), r->tenant.base, r->tenant.len);
     if (json_object_get(l->owned_snapshots, id) != NULL)
         return 1;
     const char *sandbox = json_string_value(json_object_get(item, "sandboxId"));
@@ -98,8 +102,11 @@ static void respond(list_t *l)
     json_t **arr = malloc(sizeof(*arr) * (n + 1));
     for (size_t i = 0; i != n; ++i) {
         json_t *item = json_array_get(l->items, i);
-        if (is_owned(l, item))
-            arr[kept++] = item;
+        if (!is_owned(l, item))
+            continue;
+        if (l->snapshots)
+            sg_snapshot_tag_strip(r->config->lifecycle.tenant_tag, item);
+        arr[kept++] = item;
     }
     qsort(arr, kept, sizeof(*arr), newest_first);
     size_t total_pages = (kept + (size_t)l->page_size - 1) / (size_t)l->page_size;

@@ -10,6 +10,7 @@
 #include "pipeline.h"
 #include "server.h"
 #include "router.h"
+#include "snapshot_tag.h"
 #include "tenant.h"
 
 #define CACHE_SIZE 8192 /* entries, process-wide */
@@ -278,6 +279,19 @@ static void on_snapshot_probe(void *data, const char *err, int status, h2o_iovec
     if (err == NULL && status == 200) {
         json_t *snap = json_loadb(body.base, body.len, 0, NULL);
         json_t *sandbox = json_object_get(snap, "sandboxId");
+        json_t *snap_id = json_object_get(snap, "id");
+        char tenant[SG_STORE_ID_MAX + 1];
+        if (json_is_string(snap_id) && strcmp(json_string_value(snap_id), lk->id) == 0 &&
+            sg_snapshot_tag_owner(lk->r->config->lifecycle.tenant_tag, snap, tenant)) {
+            /* the tenant tag the gateway put in its name decides (snapshot_tag.h); the source sandbox may be gone */
+            snprintf(lk->found.id, sizeof(lk->found.id), "%s", lk->id);
+            snprintf(lk->found.tenant, sizeof(lk->found.tenant), "%s", tenant);
+            snprintf(lk->found.backend, sizeof(lk->found.backend), "%s", lk->r->config->backends[lk->next_backend - 1].name);
+            json_decref(snap);
+            sg_store_put_snapshot(lk->r->thread->store, &lk->found, ignore_result, NULL);
+            lk->cb(lk->r, lk->data, NULL, &lk->found);
+            return;
+        }
         if (json_is_string(sandbox) && sg_router_valid_id(json_string_value(sandbox), json_string_length(sandbox))) {
             char sandbox_id[SG_STORE_ID_MAX + 1];
             snprintf(sandbox_id, sizeof(sandbox_id), "%s", json_string_value(sandbox));

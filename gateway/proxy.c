@@ -211,12 +211,10 @@ static int on_head(sg_httpclient_t *c, const char *err, int status, h2o_header_t
         finish_backend(self);
         return -1;
     }
-    if (self->backend != NULL) {
-        if (status >= 500)
-            sg_backend_report(self->backend, self->health, 0, 0, "upstream answered 5xx");
-        else
-            sg_backend_report(self->backend, self->health, 1, 0, NULL);
-    }
+    /* any parsed answer, whatever its status, proves the backend's transport works: a 5xx to one tenant's request
+     * says nothing about the server, and counting it let one tenant mark a shared backend down (docs/ARCHITECTURE.md) */
+    if (self->backend != NULL)
+        sg_backend_report(self->backend, self->health, 1, 0, NULL);
     if (self->on_status != NULL)
         self->on_status(r, self->on_status_data, status);
     if (status == 404 && self->not_found_code != NULL) {

@@ -305,6 +305,16 @@ sg_store_op_t *sg_store_del_sandbox(sg_store_t *s, const char *id, sg_store_done
     return submit(op, take_id(op, id));
 }
 
+void sg_store_purge_sandbox(sg_store_t *s, const char *id, const char *tenant)
+{
+    if (id == NULL || !sg_store__valid_id(id) || tenant == NULL || !sg_store__valid_id(tenant) || s->closing)
+        return;
+    if (sg_store__conf.use_redis)
+        sg_store_redis_purge_sandbox(s, id, tenant);
+    else /* the memory store applies an operation inside the call: nothing of it can land late */
+        sg_store_del_sandbox(s, id, NULL, NULL);
+}
+
 sg_store_op_t *sg_store_list_sandboxes(sg_store_t *s, const char *tenant, sg_store_sandboxes_cb cb, void *data)
 {
     sg_store_op_t *op = new_op(s, SG_STORE_LIST_SANDBOXES, CB(cb), data);

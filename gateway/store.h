@@ -94,6 +94,12 @@ sg_store_op_t *sg_store_get_sandbox(sg_store_t *s, const char *id, sg_store_sand
 /* creates or replaces the record rec->id and indexes it under rec->tenant and its expiry */
 sg_store_op_t *sg_store_put_sandbox(sg_store_t *s, const sg_sandbox_rec_t *rec, sg_store_done_cb cb, void *data);
 sg_store_op_t *sg_store_del_sandbox(sg_store_t *s, const char *id, sg_store_done_cb cb, void *data);
+/*
+ * Deletes the record of a sandbox whose record write failed but may still be executed late (with Redis: it was
+ * sent on a connection that was then dropped; Redis runs what it had received when it resumes). Not tied to any
+ * request: repeated on later connections until confirmed (docs/STORE.md, "Purges"). tenant is the record's.
+ */
+void sg_store_purge_sandbox(sg_store_t *s, const char *id, const char *tenant);
 /* every sandbox of tenant (NULL = of all tenants), in no particular order */
 sg_store_op_t *sg_store_list_sandboxes(sg_store_t *s, const char *tenant, sg_store_sandboxes_cb cb, void *data);
 /* sandboxes whose expires_at_ms is non-zero and <= now_ms */

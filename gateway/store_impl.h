@@ -100,5 +100,7 @@ void sg_store_redis_close(sg_store_t *s);
 int sg_store_redis_is_available(sg_store_t *s);
 int sg_store_redis_is_down(sg_store_t *s);
 void sg_store_redis_start(sg_store_op_t *op);
+/* see sg_store_purge_sandbox */
+void sg_store_redis_purge_sandbox(sg_store_t *s, const char *id, const char *tenant);
 
 #endif

@@ -15,7 +15,12 @@
  * Operations take one or two round trips (steps); each step's commands are
  * pipelined and each command holds a reference to the op (refs), so an op that
  * completed (timeout) or was cancelled lives on until its last reply, which is
- * then ignored. Multi-key writes are MULTI/EXEC blocks (queued in one go, so
+ * then ignored.
+ *
+ * Commands written to a connection that is then dropped may still be executed:
+ * they sit in Redis's socket buffer (a stalled or stopped Redis runs them when
+ * it resumes). Purges (sg_store_purge_sandbox) exist for the writes that must
+ * not survive that: see "purges" below. Multi-key writes are MULTI/EXEC blocks (queued in one go, so
  * never interleaved with other operations on the connection); no WATCH (it is
  * connection-wide) and no scripts.
  */
@@ -37,6 +42,17 @@
 
 typedef enum en_state_t { DISCONNECTED, CONNECTING, READY } state_t;
 
+#define PURGE_MAX 4096         /* pending purges per loop; past it the oldest is left to reconciliation */
+#define PURGE_INTERVAL_MS 1000 /* between two passes */
+#define PURGE_PASSES 2         /* confirmed passes, PURGE_INTERVAL_MS apart, before a purge is done */
+
+typedef struct st_purge_t {
+    char id[SG_STORE_ID_MAX + 1];
+    char tenant[SG_STORE_ID_MAX + 1];
+    uint64_t sent_pass; /* the pass that last sent it */
+    unsigned confirmed; /* passes confirmed */
+} purge_t;
+
 typedef struct st_redis_t {
     sg_store_t *store;
     redisAsyncContext *ac; /* the current connection; its ->data points back here */
@@ -46,9 +62,15 @@ typedef struct st_redis_t {
     int failing; /* a failure was logged as a warning since the last successful connection: log the next ones quietly */
     h2o_timeout_entry_t retry_timer;
     h2o_timeout_entry_t connect_timer;
+    purge_t *purges; /* sandbox records to delete on every pass until confirmed PURGE_PASSES times */
+    size_t num_purges;
+    uint64_t pass;
+    h2o_timeout_entry_t purge_timer;
 } redis_t;
 
 static void connect_now(redis_t *r);
+static void purge_pass(redis_t *r);
+static void on_purge_timer(h2o_timeout_entry_t *entry);
 
 int sg_store_redis_global_init(void)
 {
@@ -189,6 +211,8 @@ static void on_handshake_reply(redisAsyncContext *ac, void *_reply, void *privda
     else
         sg_log(SG_LOG_INFO, "store: %s to redis %s:%u db %" PRIu64, verb, sg_store__conf.host, sg_store__conf.port,
                sg_store__conf.db);
+    if (r->num_purges != 0)
+        purge_pass(r); /* first thing on the new connection */
 }
 
 /* opens a connection and queues the handshake; on immediate failure, schedules a retry */
@@ -235,6 +259,7 @@ void *sg_store_redis_open(sg_store_t *s)
     r->backoff_ms = BACKOFF_MIN_MS;
     r->retry_timer.cb = on_retry;
     r->connect_timer.cb = on_connect_timeout;
+    r->purge_timer.cb = on_purge_timer;
     connect_now(r);
     return r;
 }
@@ -246,6 +271,12 @@ void sg_store_redis_close(sg_store_t *s)
         h2o_timeout_unlink(&r->retry_timer);
     if (h2o_timeout_is_linked(&r->connect_timer))
         h2o_timeout_unlink(&r->connect_timer);
+    if (h2o_timeout_is_linked(&r->purge_timer))
+        h2o_timeout_unlink(&r->purge_timer);
+    if (r->num_purges != 0)
+        sg_log(SG_LOG_WARN, "store: %zu sandbox record purge(s) not confirmed at close; reconciliation removes them",
+               r->num_purges);
+    free(r->purges);
     if (r->ac != NULL) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;
@@ -321,6 +352,82 @@ static int send_cmd(redis_t *r, sg_store_op_t *op, ...)
         ++argc;
     va_end(ap);
     return send_argv(r, op, argc, argv);
+}
+
+/* ---- purges ---- */
+
+/*
+ * A purge deletes a sandbox record whose write may land late: the create's record write was sent, its reply never
+ * came (Redis stalled), the connection was dropped and the sandbox deleted again. The write is still in Redis's
+ * buffer of the dropped connection and runs when Redis resumes. Redis reads every readable socket in an event-loop
+ * turn before it serves a connection accepted in that turn, so a delete sent on a later connection, after its
+ * handshake was answered, runs after the stale write. Each pass sends the delete of every pending purge, then a PING;
+ * the PING's reply confirms the pass (replies come in order). A purge is done after PURGE_PASSES confirmed passes
+ * PURGE_INTERVAL_MS apart: the second one covers a stale backlog too large for one read of Redis. Passes run only on
+ * a READY connection; a purge that never gets one stays pending until the store closes (reconciliation then cleans up).
+ */
+static void on_purge_pinged(redisAsyncContext *ac, void *_reply, void *privdata)
+{
+    redisReply *reply = _reply;
+    redis_t *r = ac->data;
+    uint64_t pass = (uint64_t)(uintptr_t)privdata;
+    if (r == NULL || r->ac != ac || reply == NULL || reply->type == REDIS_REPLY_ERROR)
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i != r->num_purges; ++i) {
+        purge_t *p = r->purges + i;
+        if (p->sent_pass == pass)
+            ++p->confirmed;
+        if (p->confirmed < PURGE_PASSES)
+            r->purges[kept++] = *p;
+    }
+    r->num_purges = kept;
+    if (kept == 0 && h2o_timeout_is_linked(&r->purge_timer))
+        h2o_timeout_unlink(&r->purge_timer);
+}
+
+static void purge_pass(redis_t *r)
+{
+    if (r->num_purges == 0)
+        return;
+    sg_loop_set_timer(r->store->loop, &r->purge_timer, PURGE_INTERVAL_MS);
+    if (r->state != READY)
+        return;
+    uint64_t pass = ++r->pass;
+    char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX];
+    int ret = 0;
+    for (size_t i = 0; i != r->num_purges && ret == 0; ++i) {
+        purge_t *p = r->purges + i;
+        ret |= send_cmd(r, NULL, "MULTI", NULL);
+        ret |= send_cmd(r, NULL, "DEL", key(k1, "sbx:%s", p->id), NULL);
+        ret |= send_cmd(r, NULL, "SREM", key(k2, "tenant:%s:sbx", p->tenant), p->id, NULL);
+        ret |= send_cmd(r, NULL, "SREM", key(k3, "idx:sbx:all"), p->id, NULL);
+        ret |= send_cmd(r, NULL, "ZREM", key(k4, "idx:sbx:expiry"), p->id, NULL);
+        ret |= send_cmd(r, NULL, "EXEC", NULL);
+        p->sent_pass = pass;
+    }
+    if (ret == 0)
+        redisAsyncCommand(r->ac, on_purge_pinged, (void *)(uintptr_t)pass, "PING");
+}
+
+static void on_purge_timer(h2o_timeout_entry_t *entry)
+{
+    purge_pass(H2O_STRUCT_FROM_MEMBER(redis_t, purge_timer, entry));
+}
+
+void sg_store_redis_purge_sandbox(sg_store_t *s, const char *id, const char *tenant)
+{
+    redis_t *r = s->impl;
+    if (r->num_purges == PURGE_MAX) {
+        sg_log(SG_LOG_WARN, "store: too many pending purges; the record of sandbox %s is left to reconciliation", r->purges[0].id);
+        memmove(r->purges, r->purges + 1, sizeof(*r->purges) * --r->num_purges);
+    }
+    r->purges = realloc(r->purges, sizeof(*r->purges) * (r->num_purges + 1));
+    purge_t *p = r->purges + r->num_purges++;
+    memset(p, 0, sizeof(*p));
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
+    purge_pass(r);
 }
 
 /* ---- operations ---- */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "lifecycle_route.h"
+#include "snapshot_tag.h"
 #include "tenant.h"
 #include "test.h"
 #include "urlenc.h"
@@ -242,6 +243,58 @@ static void test_stored_tenant_json(void)
     }
 }
 
+/* the tenant tag kept in snapshot names: built first, only the first prefix counts, hidden from tenants */
+static void test_snapshot_tag(void)
+{
+    const char *tag = "sandgate.io/tenant";
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    const char *err = NULL;
+    char tenant[SG_STORE_ID_MAX + 1];
+
+    h2o_iovec_t b = sg_snapshot_tag_request(&pool, tag, h2o_iovec_init(H2O_STRLIT("team-a")), h2o_iovec_init(NULL, 0), &err);
+    CHECK(b.base != NULL && strcmp(b.base, "{\"name\":\"sandgate.io/tenant=team-a;\"}") == 0);
+    /* a tenant naming its snapshot like another tenant's tag stays the owner */
+    b = sg_snapshot_tag_request(&pool, tag, h2o_iovec_init(H2O_STRLIT("team-b")),
+                                h2o_iovec_init(H2O_STRLIT("{\"name\":\"sandgate.io/tenant=team-a;x\"}")), &err);
+    json_t *snap = json_loadb(b.base, b.len, 0, NULL);
+    CHECK(sg_snapshot_tag_owner(tag, snap, tenant) && strcmp(tenant, "team-b") == 0);
+    sg_snapshot_tag_strip(tag, snap);
+    CHECK(strcmp(json_string_value(json_object_get(snap, "name")), "sandgate.io/tenant=team-a;x") == 0);
+    json_decref(snap);
+    /* no name given: the name disappears for the tenant */
+    snap = json_pack("{s:s, s:s}", "id", "s1", "name", "sandgate.io/tenant=team-a;");
+    CHECK(sg_snapshot_tag_owner(tag, snap, tenant) && strcmp(tenant, "team-a") == 0);
+    sg_snapshot_tag_strip(tag, snap);
+    CHECK(json_object_get(snap, "name") == NULL);
+    json_decref(snap);
+    /* untagged or malformed names are not tags, and stay as they are */
+    static const char *const untagged[] = {"mine",
+                                           "sandgate.io/tenant",
+                                           "sandgate.io/tenant=",
+                                           "sandgate.io/tenant=a b;x",
+                                           "sandgate.io/tenant=;x",
+                                           "sandgate.io/tenantX=a;x",
+                                           "sandgate.io/tenant=team-a"};
+    for (size_t i = 0; i != sizeof(untagged) / sizeof(untagged[0]); ++i) {
+        snap = json_pack("{s:s}", "name", untagged[i]);
+        CHECK(!sg_snapshot_tag_owner(tag, snap, tenant));
+        sg_snapshot_tag_strip(tag, snap);
+        CHECK(strcmp(json_string_value(json_object_get(snap, "name")), untagged[i]) == 0);
+        json_decref(snap);
+    }
+    /* bad request bodies */
+    err = NULL;
+    CHECK(sg_snapshot_tag_request(&pool, tag, h2o_iovec_init(H2O_STRLIT("t")), h2o_iovec_init(H2O_STRLIT("[1]")), &err).base ==
+              NULL &&
+          err != NULL);
+    err = NULL;
+    CHECK(sg_snapshot_tag_request(&pool, tag, h2o_iovec_init(H2O_STRLIT("t")), h2o_iovec_init(H2O_STRLIT("{\"name\":1}")), &err)
+                  .base == NULL &&
+          err != NULL);
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(void)
 {
     test_policy();
@@ -250,5 +303,6 @@ int main(void)
     test_stored_tenant_json();
     test_routes();
     test_urlenc();
+    test_snapshot_tag();
     return TEST_DONE();
 }
