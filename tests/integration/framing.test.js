@@ -209,8 +209,9 @@ test('HTTP/2: a :path with a space or a non-token :method is refused before any 
     assert.equal(m.status, 400);
     assert.equal(m.json.code, 'GATEWAY::BAD_REQUEST');
     // a header value with CR LF would split the upstream head: h2o refuses it, the filter makes it JSON
-    const crlf = await send({ ':method': 'GET', ':path': target(), 'x-inj': 'a\r\nx-smuggled: 1' }).catch((e) => ({ error: e.code }));
-    assert.ok(crlf.error || crlf.status === 400, `CR LF in an HTTP/2 header value: ${JSON.stringify(crlf)}`);
+    const crlf = await send({ ':method': 'GET', ':path': target(), 'x-inj': 'a\r\nx-smuggled: 1' });
+    assert.equal(crlf.status, 400);
+    assert.equal(crlf.json.code, 'GATEWAY::BAD_REQUEST');
     const ok = await send({ ':method': 'GET', ':path': target() });
     assert.equal(ok.status, 200);
   } finally {
