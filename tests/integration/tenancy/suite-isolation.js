@@ -275,9 +275,16 @@ module.exports = function defineIsolationSuite(storeKind) {
       } catch (e) { failures.push(e.message); }
     }
     // Port traffic on B's own sandbox whose rest climbs out: it must stay inside B's sandbox.
-    for (const rest of [`/../../../sandboxes/${ctx.a1}/port/8080/echo/x`, `/%2e%2e/%2e%2e/sandboxes/${ctx.a1}/port/8080/echo/x`, `/..%2F..%2Fsandboxes%2F${ctx.a1}%2Fport%2F8080%2Fecho`]) {
+    // (every spelling of a dot-segment is refused at the edge: docs/SECURITY.md)
+    const climbs = [`/../../../sandboxes/${ctx.a1}/port/8080/echo/x`, `/%2e%2e/%2e%2e/sandboxes/${ctx.a1}/port/8080/echo/x`,
+      `/..%2F..%2Fsandboxes%2F${ctx.a1}%2Fport%2F8080%2Fecho`, `/%2E%2e/.%2e/%2e./sandboxes/${ctx.a1}/port/8080/echo/x`,
+      `/..%5C..%5Csandboxes%5C${ctx.a1}/port/8080/echo`, `/..\\..\\sandboxes/${ctx.a1}/port/8080/echo`, `/..;/..;/sandboxes/${ctx.a1}/port/8080/echo`,
+      `/./../../sandboxes/${ctx.a1}/port/8080/echo/x`];
+    for (const rest of climbs) {
       for (const form of ['port', 'proxy', 'v1proxy']) {
         const r = await h.request(`${base}${h.portPath(ctx.b1, 8080, rest, form)}`, { headers: hdr });
+        assert.equal(r.status, 400, `${form} ${rest}: ${r.status} ${r.text}`);
+        assert.equal(r.json && r.json.code, 'GATEWAY::INVALID_PATH', `${form} ${rest}: ${r.text}`);
         if (r.json && r.json.headers && r.json.headers.host) {
           assert.ok(!r.json.headers.host.endsWith(`:${aHostPort}`), `${form} ${rest} reached A's sandbox listener`);
         }
