@@ -494,7 +494,7 @@ static int check_metadata_object(ctx_t *c, json_t *md, int allow_null, const cha
         if (!json_is_string(v) && !(allow_null && json_is_null(v)))
             return malformed(c, "%s.%.100s must be a string%s", what, k, allow_null ? " or null" : "");
     }
-    if ((int64_t)json_object_size(md) > max)
+    if (max != 0 && (int64_t)json_object_size(md) > max)
         return refuse(c, "GATEWAY::ADMISSION_METADATA",
                       "%s has %zu keys, more than the admission.max_metadata_keys of tenant %s (%lld)", what, json_object_size(md),
                       c->tenant, (long long)max);

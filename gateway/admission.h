@@ -46,7 +46,7 @@ typedef enum en_sg_admission_key_t {
     SG_ADM_EXTENSION_KEYS,      /* names */
     SG_ADM_FORCE_SECURE_ACCESS, /* bool */
     SG_ADM_MAX_RESOURCES,       /* map resource name -> quantity */
-    SG_ADM_MAX_METADATA_KEYS,   /* uint */
+    SG_ADM_MAX_METADATA_KEYS,   /* uint, 0: no cap */
     SG_ADM_NUM_KEYS
 } sg_admission_key_t;
 

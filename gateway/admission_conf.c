@@ -52,7 +52,7 @@ static const struct {
     [SG_ADM_EXTENSION_KEYS] = {"extension_keys", T_NAMES},
     [SG_ADM_FORCE_SECURE_ACCESS] = {"force_secure_access", T_BOOL, 0},
     [SG_ADM_MAX_RESOURCES] = {"max_resources", T_RESOURCES},
-    [SG_ADM_MAX_METADATA_KEYS] = {"max_metadata_keys", T_UINT, 64, NULL, 100000},
+    [SG_ADM_MAX_METADATA_KEYS] = {"max_metadata_keys", T_UINT, 0, NULL, 100000}, /* 0: no cap */
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -334,19 +334,21 @@ static void create_sandbox(lc_t *lc)
         store_error(r);
         return;
     }
+    /* the tag rule first: touching the tag is refused as such, whatever else the body holds */
+    json_t *metadata = json_object_get(lc->body, "metadata");
+    if (json_is_object(metadata) && touches_tenant_tag(r, metadata))
+        return;
     int status = sg_tenant_check_create(r->tenant_def, lc->body, &lc->create, &code, msg, sizeof(msg));
     if (status != 0) {
         sg_request_error(r, status, code, msg);
         return;
     }
-    json_t *metadata = json_object_get(lc->body, "metadata");
+    metadata = json_object_get(lc->body, "metadata");
     if (metadata == NULL || json_is_null(metadata)) {
         metadata = json_object();
         json_object_set_new(lc->body, "metadata", metadata);
     } else if (!json_is_object(metadata)) {
         sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", "metadata must be an object of strings");
-        return;
-    } else if (touches_tenant_tag(r, metadata)) {
         return;
     }
     json_object_set_new(metadata, r->config->lifecycle.tenant_tag, json_stringn(r->tenant.base, r->tenant.len));

@@ -355,7 +355,7 @@ static void test_json(void)
     json_t *out;
     CHECK_INT(sg_tenant_parse_json(doc, strlen(doc), "j", &t, err, sizeof(err)), 0);
     CHECK_INT(sg_admission_num(&t.admission, SG_ADM_MAX_VOLUMES), 3);
-    CHECK_INT(sg_admission_num(&t.admission, SG_ADM_MAX_METADATA_KEYS), 64); /* default */
+    CHECK_INT(sg_admission_num(&t.admission, SG_ADM_MAX_METADATA_KEYS), 0); /* default: no cap */
     t.policy.allow_manual_cleanup = 1;
     CHECK_INT(create(&t,
                      "{" ORDINARY ",\"volumes\":[{\"name\":\"d\",\"host\":{\"path\":\"/srv/demo-data/a\"},\"mountPath\":\"/d\"}]}",
