@@ -79,6 +79,53 @@ static void parse_policy(sg_yaml_t *y, yaml_node_t *node, sg_tenant_policy_t *p)
     sg_yaml_check_unknown(y, node, "policy");
 }
 
+/* a YAML value as JSON: scalars become strings (typed by sg_admission_set in untyped mode) */
+static json_t *yaml_to_json(sg_yaml_t *y, yaml_node_t *n)
+{
+    if (sg_yaml_scalar(n) != NULL)
+        return json_string(sg_yaml_scalar(n));
+    if (sg_yaml_is_seq(n)) {
+        json_t *a = json_array();
+        for (size_t i = 0; i != sg_yaml_seq_len(n); ++i)
+            json_array_append_new(a, yaml_to_json(y, sg_yaml_seq_at(y, n, i)));
+        return a;
+    }
+    json_t *o = json_object();
+    size_t it = 0;
+    yaml_node_t *k, *v;
+    while (sg_yaml_is_map(n) && sg_yaml_map_next(y, n, &it, &k, &v))
+        if (sg_yaml_scalar(k) != NULL)
+            json_object_set_new(o, sg_yaml_scalar(k), yaml_to_json(y, v));
+    return o;
+}
+
+/* the `admission:` sub-section of a tenant, through the table of admission_conf.c */
+static void parse_admission(sg_yaml_t *y, yaml_node_t *node, sg_admission_t *adm)
+{
+    char err[512];
+    size_t it = 0;
+    yaml_node_t *k, *v;
+    if (node == NULL)
+        return;
+    if (!sg_yaml_is_map(node)) {
+        sg_yaml_error(y, node, "admission must be a mapping");
+        return;
+    }
+    while (sg_yaml_map_next(y, node, &it, &k, &v)) {
+        const char *name = sg_yaml_scalar(k) != NULL ? sg_yaml_scalar(k) : "";
+        json_t *value = yaml_to_json(y, v);
+        int rc = sg_admission_set(adm, name, value, 1, err, sizeof(err));
+        json_decref(value);
+        if (rc == -2)
+            sg_yaml_error(y, k, "unknown key '%s' in admission", name);
+        else if (rc != 0)
+            sg_yaml_error(y, v, "admission.%s", err);
+    }
+    sg_yaml_check_unknown(y, node, "admission"); /* duplicate keys */
+    if (sg_admission_finish(adm, err, sizeof(err)) != 0)
+        sg_yaml_error(y, node, "admission.%s", err);
+}
+
 static void parse_backend_labels(sg_yaml_t *y, yaml_node_t *node, sg_tenant_t *t)
 {
     if (node == NULL)
@@ -133,6 +180,7 @@ void sg_config_parse_tenants(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf)
             parse_keys(y, keys, t);
         parse_backend_labels(y, sg_yaml_get(y, node, "backend_labels"), t);
         parse_policy(y, sg_yaml_get(y, node, "policy"), &t->policy);
+        parse_admission(y, sg_yaml_get(y, node, "admission"), &t->admission);
         sg_yaml_check_unknown(y, node, "a tenant");
         for (size_t j = 0; j + 1 < conf->num_tenants; ++j)
             if (strcmp(conf->tenants[j].id, t->id) == 0)

@@ -181,6 +181,51 @@ static int touches_tenant_tag(sg_request_t *r, json_t *metadata)
     return 1;
 }
 
+/* ---- routes that change a running sandbox ---- */
+
+/*
+ * Admission of a metadata patch or a network policy update; 1 (and the answer
+ * sent) if refused. A network policy GET is read-only; a DELETE clears the
+ * policy, which is allow-all, so only a tenant allowed allow-all may send it.
+ */
+static int check_change(lc_t *lc)
+{
+    sg_request_t *r = lc->r;
+    const sg_tenant_t *t = r->tenant_def;
+    const char *code = NULL;
+    char msg[512];
+    int status = 0;
+    if (lc->route.op == SG_LC_NETWORK_POLICY) {
+        if (h2o_memis(r->req->method.base, r->req->method.len, H2O_STRLIT("GET")))
+            return 0;
+        if (h2o_memis(r->req->method.base, r->req->method.len, H2O_STRLIT("DELETE"))) {
+            if (sg_admission_num(&t->admission, SG_ADM_NETWORK_ALLOW_ALL))
+                return 0;
+            snprintf(msg, sizeof(msg),
+                     "deleting the network policy means allow-all, which tenant %s may not set (admission.network_allow_all)",
+                     t->id);
+            sg_request_error(r, 403, "GATEWAY::ADMISSION_NETWORK_POLICY", msg);
+            return 1;
+        }
+    }
+    json_t *body = parse_body(r, 1);
+    if (body == NULL)
+        return 1;
+    if (lc->route.op == SG_LC_PATCH_METADATA) {
+        if (touches_tenant_tag(r, body)) {
+            json_decref(body);
+            return 1;
+        }
+        status = sg_admission_check_metadata_patch(&t->admission, t->id, body, &code, msg, sizeof(msg));
+    } else {
+        status = sg_admission_check_network_update(&t->admission, t->id, body, &code, msg, sizeof(msg));
+    }
+    json_decref(body);
+    if (status != 0)
+        sg_request_error(r, status, code, msg);
+    return status != 0;
+}
+
 /* ---- create ---- */
 
 static sg_backend_conf_t *place(sg_request_t *r)
@@ -303,19 +348,21 @@ static void create_sandbox(lc_t *lc)
         store_error(r);
         return;
     }
+    /* the tag rule first: touching the tag is refused as such, whatever else the body holds */
+    json_t *metadata = json_object_get(lc->body, "metadata");
+    if (json_is_object(metadata) && touches_tenant_tag(r, metadata))
+        return;
     int status = sg_tenant_check_create(r->tenant_def, lc->body, &lc->create, &code, msg, sizeof(msg));
     if (status != 0) {
         sg_request_error(r, status, code, msg);
         return;
     }
-    json_t *metadata = json_object_get(lc->body, "metadata");
+    metadata = json_object_get(lc->body, "metadata");
     if (metadata == NULL || json_is_null(metadata)) {
         metadata = json_object();
         json_object_set_new(lc->body, "metadata", metadata);
     } else if (!json_is_object(metadata)) {
         sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", "metadata must be an object of strings");
-        return;
-    } else if (touches_tenant_tag(r, metadata)) {
         return;
     }
     json_object_set_new(metadata, r->config->lifecycle.tenant_tag, json_stringn(r->tenant.base, r->tenant.len));
@@ -460,16 +507,11 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
         opts.on_status = on_delete_status;
         opts.on_status_data = lc;
         break;
-    case SG_LC_PATCH_METADATA: {
-        json_t *patch = parse_body(r, 1);
-        if (patch == NULL)
-            return;
-        int refused = touches_tenant_tag(r, patch);
-        json_decref(patch);
-        if (refused)
+    case SG_LC_PATCH_METADATA:
+    case SG_LC_NETWORK_POLICY:
+        if (check_change(lc))
             return;
         break;
-    }
     case SG_LC_RENEW: {
         uint64_t max_s = r->tenant_def->policy.max_timeout_s;
         json_t *body = parse_body(r, 1);

@@ -56,6 +56,9 @@ void sg_lc_route_parse(const char *method, size_t method_len, const char *path, 
                  : SEG(3, "resume")    ? SG_LC_RESUME
                  : SEG(3, "snapshots") ? SG_LC_CREATE_SNAPSHOT
                                        : SG_LC_RENEW;
+        else if (n == 4 && SEG(3, "networkpolicy"))
+            op = METHOD("GET") || METHOD("PUT") || METHOD("PATCH") || METHOD("POST") || METHOD("DELETE") ? SG_LC_NETWORK_POLICY
+                                                                                                         : SG_LC_METHOD_NOT_ALLOWED;
         else if (n == 5 && SEG(3, "endpoints")) {
             unsigned port = 0;
             size_t i;

@@ -20,6 +20,7 @@ typedef enum en_sg_lc_op_t {
     SG_LC_RENEW,           /* POST .../renew-expiration */
     SG_LC_CREATE_SNAPSHOT, /* POST .../snapshots */
     SG_LC_ENDPOINT,        /* GET .../endpoints/{port} */
+    SG_LC_NETWORK_POLICY,  /* GET, PUT, PATCH, POST, DELETE .../networkpolicy (newer servers) */
     SG_LC_DIAGNOSTICS,     /* GET .../diagnostics/{logs,events} */
     SG_LC_LIST_SNAPSHOTS,  /* GET /v1/snapshots */
     SG_LC_GET_SNAPSHOT,    /* GET /v1/snapshots/{id} */

@@ -187,7 +187,7 @@ int sg_tenant_check_create(const sg_tenant_t *t, json_t *body, sg_create_request
         FAIL(403, "GATEWAY::MEMORY_LIMIT_EXCEEDED",
              "resourceLimits.memory %lluMi exceeds the per-sandbox max_memory of tenant %s (%lluMi)",
              (unsigned long long)out->memory_mb, t->id, (unsigned long long)p->max_memory_mb);
-    return 0;
+    return sg_admission_check_create(&t->admission, t->id, p->max_cpu_millis, p->max_memory_mb, body, code, msg, msglen);
 }
 
 void sg_tenant_dispose(sg_tenant_t *t)
@@ -207,4 +207,5 @@ void sg_tenant_dispose(sg_tenant_t *t)
     for (size_t i = 0; i != t->policy.num_allowed_images; ++i)
         free(t->policy.allowed_images[i]);
     free(t->policy.allowed_images);
+    sg_admission_dispose(&t->admission);
 }

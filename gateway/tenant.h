@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "admission.h"
 #include "keyhash.h"
 
 typedef struct st_sg_tenant_key_t {
@@ -41,6 +42,7 @@ typedef struct st_sg_tenant_t {
     sg_label_selector_t *backend_labels; /* all must match; none = any backend */
     size_t num_backend_labels;
     sg_tenant_policy_t policy;
+    sg_admission_t admission; /* zeroed: the safe defaults */
 } sg_tenant_t;
 
 /* What a create request asks for, extracted by sg_tenant_check_create. */
@@ -53,7 +55,9 @@ typedef struct st_sg_create_request_t {
 } sg_create_request_t;
 
 /*
- * Checks a parsed CreateSandboxRequest against the tenant's policy and fills out.
+ * Checks a parsed CreateSandboxRequest against the tenant's policy and its
+ * admission policy (admission.h, which may change body: forced values, the
+ * tenant's default network policy) and fills out. The one check of a create.
  * Returns 0 if allowed. Otherwise returns the HTTP status (400 malformed, 403
  * policy) and writes the error code (static) and a message naming the rule and
  * the value into msg.

@@ -142,6 +142,9 @@ int sg_tenant_parse_json(const char *json, size_t len, const char *id, sg_tenant
         } else if (strcmp(k, "policy") == 0) {
             if (parse_policy(v, &out->policy, err, errlen) != 0)
                 goto Exit;
+        } else if (strcmp(k, "admission") == 0) {
+            if (sg_admission_parse_json(v, &out->admission, err, errlen) != 0)
+                goto Exit;
         } else if (strcmp(k, "keys") == 0) {
             fail(err, errlen, "stored tenants have no 'keys': store each key as its own key record");
             goto Exit;

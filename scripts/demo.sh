@@ -210,6 +210,11 @@ Try, in another shell:
         | grep -q '"state":"Running"'; do sleep 0.2; done
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes/$ID"; echo
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes"; echo
+  # admission: mounting the backend host's root is refused (403 GATEWAY::ADMISSION_HOST_VOLUME),
+  # nothing reaches a backend; team-a may mount /srv/demo-data, forced read-only
+  curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" \
+       -H 'Content-Type: application/json' "$SANDGATE_URL/v1/sandboxes" \
+       -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"500m","memory":"512Mi"},"volumes":[{"name":"root","host":{"path":"/"},"mountPath":"/host"}]}'; echo
   # team-b cannot see it: 404, exactly as for a sandbox that does not exist
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes/$ID"; echo
   # the endpoint of execd (port 44772) is the gateway's own address

@@ -21,6 +21,8 @@ function stateDump(sim) {
       env: sb.env,
       resourceLimits: sb.resourceLimits,
       extensions: sb.extensions,
+      volumes: sb.volumes,
+      networkPolicy: sb.networkPolicy,
       timeout: sb.timeout,
       commands: sb.rt ? [...sb.rt.execd.commands.values()].map((c) => ({
         id: c.id, content: c.content, running: c.running, exitCode: c.exitCode, background: c.background,

@@ -195,6 +195,8 @@ class Store {
       env: req.env || {},
       resourceLimits: req.resourceLimits || {},
       extensions: req.extensions || {},
+      volumes: req.volumes,
+      networkPolicy: req.networkPolicy,
       timeout: req.timeout,
       createdAt: new Date(now).toISOString(),
       expiresAt,

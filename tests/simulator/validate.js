@@ -237,6 +237,9 @@ function validateCreate(body, opts) {
     env: Object.fromEntries(Object.entries(b.env || {}).filter(([, v]) => v !== null)),
     metadata: Object.assign({}, b.metadata || {}),
     extensions: Object.assign({}, ext || {}),
+    // kept for /_sim/state only (what reached the backend: tests of the gateway's admission)
+    volumes: Array.isArray(b.volumes) ? JSON.parse(JSON.stringify(b.volumes)) : undefined,
+    networkPolicy: isPlainObject(b.networkPolicy) ? JSON.parse(JSON.stringify(b.networkPolicy)) : undefined,
   };
 }
 

@@ -149,6 +149,11 @@ static void test_routes(void)
     CHECK_INT(route("GET", "/v1/sandboxes/abc/diagnostics/logs").op, SG_LC_DIAGNOSTICS);
     CHECK_INT(route("GET", "/v1/sandboxes/abc/diagnostics/events").op, SG_LC_DIAGNOSTICS);
     CHECK_INT(route("GET", "/v1/sandboxes/abc/diagnostics/other").op, SG_LC_UNKNOWN);
+    CHECK_INT(route("GET", "/v1/sandboxes/abc/networkpolicy").op, SG_LC_NETWORK_POLICY);
+    CHECK_INT(route("PATCH", "/v1/sandboxes/abc/networkpolicy").op, SG_LC_NETWORK_POLICY);
+    CHECK_INT(route("DELETE", "/v1/sandboxes/abc/networkpolicy").op, SG_LC_NETWORK_POLICY);
+    CHECK_INT(route("HEAD", "/v1/sandboxes/abc/networkpolicy").op, SG_LC_METHOD_NOT_ALLOWED);
+    CHECK(sg_lc_op_is_sandbox_scoped(SG_LC_NETWORK_POLICY));
     CHECK_INT(route("GET", "/v1/snapshots").op, SG_LC_LIST_SNAPSHOTS);
     CHECK_INT(route("GET", "/v1/snapshots/s1").op, SG_LC_GET_SNAPSHOT);
     CHECK_INT(route("DELETE", "/v1/snapshots/s1").op, SG_LC_DELETE_SNAPSHOT);
