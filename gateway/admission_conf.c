@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "admission.h"
+#include "yamlconf.h"
 
 typedef enum en_type_t {
     T_BOOL,
@@ -54,16 +55,6 @@ static const struct {
     [SG_ADM_MAX_RESOURCES] = {"max_resources", T_RESOURCES},
     [SG_ADM_MAX_METADATA_KEYS] = {"max_metadata_keys", T_UINT, 0, NULL, 100000}, /* 0: no cap */
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 const char *sg_admission_key_name(sg_admission_key_t key)
 {
@@ -149,14 +140,14 @@ static int set_list(sg_admission_t *adm, sg_admission_key_t key, json_t *v, char
     size_t i;
     json_t *item;
     if (!json_is_array(v))
-        return fail(err, errlen, "%s must be a list of strings", name);
+        return sg_conf_errorf(err, errlen, "%s must be a list of strings", name);
     char **list = calloc(json_array_size(v) + 1, sizeof(char *));
     size_t n = 0;
     json_array_foreach(v, i, item)
     {
         const char *s = json_string_value(item);
         if (s == NULL || *s == '\0' || strlen(s) != json_string_length(item)) {
-            fail(err, errlen, "%s must be a list of non-empty strings", name);
+            sg_conf_errorf(err, errlen, "%s must be a list of non-empty strings", name);
             goto Error;
         }
         char *copy = strdup(s);
@@ -164,7 +155,7 @@ static int set_list(sg_admission_t *adm, sg_admission_key_t key, json_t *v, char
         switch (table[key].type) {
         case T_PATHS: {
             if (copy[0] != '/' || sg_admission_has_dotdot(copy)) {
-                fail(err, errlen, "%s: '%s' must be an absolute path without '..'", name, s);
+                sg_conf_errorf(err, errlen, "%s: '%s' must be an absolute path without '..'", name, s);
                 goto Error;
             }
             size_t len = strlen(copy);
@@ -174,7 +165,7 @@ static int set_list(sg_admission_t *adm, sg_admission_key_t key, json_t *v, char
         }
         case T_EGRESS:
             if (!valid_egress_entry(s)) {
-                fail(err, errlen, "%s: '%s' must be a host name, '*.' and a domain, or '*'", name, s);
+                sg_conf_errorf(err, errlen, "%s: '%s' must be a host name, '*.' and a domain, or '*'", name, s);
                 goto Error;
             }
             break;
@@ -210,7 +201,7 @@ static int set_resources(sg_admission_t *adm, json_t *v, char *err, size_t errle
     const char *k;
     json_t *q;
     if (!json_is_object(v))
-        return fail(err, errlen, "max_resources must map resource names to quantities");
+        return sg_conf_errorf(err, errlen, "max_resources must map resource names to quantities");
     free_resources(adm);
     adm->resources = calloc(json_object_size(v) + 1, sizeof(*adm->resources));
     json_object_foreach(v, k, q)
@@ -223,9 +214,10 @@ static int set_resources(sg_admission_t *adm, json_t *v, char *err, size_t errle
             text = num;
         }
         if (strcmp(k, "cpu") == 0 || strcmp(k, "memory") == 0)
-            return fail(err, errlen, "max_resources.%s: cpu and memory are capped by policy.max_cpu and policy.max_memory", k);
+            return sg_conf_errorf(err, errlen,
+                                  "max_resources.%s: cpu and memory are capped by policy.max_cpu and policy.max_memory", k);
         if (*k == '\0' || text == NULL || sg_admission_parse_quantity(text, &max) != 0)
-            return fail(err, errlen, "max_resources.%s must be a quantity like \"1\", \"500m\" or \"10Gi\"", k);
+            return sg_conf_errorf(err, errlen, "max_resources.%s must be a quantity like \"1\", \"500m\" or \"10Gi\"", k);
         adm->resources[adm->num_resources].name = strdup(k);
         adm->resources[adm->num_resources++].max = max;
     }
@@ -235,7 +227,7 @@ static int set_resources(sg_admission_t *adm, json_t *v, char *err, size_t errle
 static int set_network(sg_admission_t *adm, json_t *v, char *err, size_t errlen)
 {
     if (!json_is_object(v))
-        return fail(err, errlen, "default_network_policy must be a network policy {defaultAction, egress}");
+        return sg_conf_errorf(err, errlen, "default_network_policy must be a network policy {defaultAction, egress}");
     json_decref(adm->default_network);
     adm->default_network = json_deep_copy(v);
     return 0;
@@ -259,7 +251,7 @@ int sg_admission_set(sg_admission_t *adm, const char *name, json_t *v, int untyp
         else if (untyped && s != NULL && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0))
             adm->num[key] = 0;
         else
-            return fail(err, errlen, "%s must be true or false", name);
+            return sg_conf_errorf(err, errlen, "%s must be true or false", name);
         break;
     case T_UINT: {
         long long n = -1;
@@ -273,13 +265,13 @@ int sg_admission_set(sg_admission_t *adm, const char *name, json_t *v, int untyp
                 n = -1;
         }
         if (n < 0 || n > table[key].max)
-            return fail(err, errlen, "%s must be an integer between 0 and %lld", name, (long long)table[key].max);
+            return sg_conf_errorf(err, errlen, "%s must be an integer between 0 and %lld", name, (long long)table[key].max);
         adm->num[key] = n;
         break;
     }
     case T_UNKNOWN_FIELDS:
         if (s == NULL || (strcmp(s, "reject") != 0 && strcmp(s, "pass") != 0))
-            return fail(err, errlen, "unknown_fields must be reject or pass");
+            return sg_conf_errorf(err, errlen, "unknown_fields must be reject or pass");
         adm->num[key] = strcmp(s, "pass") == 0;
         break;
     case T_PATHS:
@@ -308,7 +300,7 @@ int sg_admission_finish(sg_admission_t *adm, char *err, size_t errlen)
         const char *code;
         char msg[512];
         if (sg_admission_check_network_update(adm, "(this tenant)", adm->default_network, &code, msg, sizeof(msg)) != 0)
-            return fail(err, errlen, "default_network_policy is outside the tenant's own rules: %s", msg);
+            return sg_conf_errorf(err, errlen, "default_network_policy is outside the tenant's own rules: %s", msg);
     }
     return 0;
 }
@@ -319,17 +311,17 @@ int sg_admission_parse_json(json_t *obj, sg_admission_t *adm, char *err, size_t 
     json_t *v;
     char sub[384];
     if (!json_is_object(obj))
-        return fail(err, errlen, "admission must be an object");
+        return sg_conf_errorf(err, errlen, "admission must be an object");
     json_object_foreach(obj, k, v)
     {
         int rc = sg_admission_set(adm, k, v, 0, sub, sizeof(sub));
         if (rc == -2)
-            return fail(err, errlen, "unknown key 'admission.%s'", k);
+            return sg_conf_errorf(err, errlen, "unknown key 'admission.%s'", k);
         if (rc != 0)
-            return fail(err, errlen, "admission.%s", sub);
+            return sg_conf_errorf(err, errlen, "admission.%s", sub);
     }
     if (sg_admission_finish(adm, sub, sizeof(sub)) != 0)
-        return fail(err, errlen, "admission.%s", sub);
+        return sg_conf_errorf(err, errlen, "admission.%s", sub);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "keyhash.h"
+#include "urlenc.h"
 
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
@@ -23,24 +24,13 @@ void sg_keyhash_compute(const char *key, size_t len, unsigned char out[SG_KEYHAS
         SHA256((const unsigned char *)key, len, out);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int sg_keyhash_parse(const char *s, unsigned char out[SG_KEYHASH_LEN])
 {
     if (strncmp(s, "sha256:", 7) != 0 || strlen(s + 7) != SG_KEYHASH_LEN * 2)
         return -1;
     s += 7;
     for (size_t i = 0; i != SG_KEYHASH_LEN; ++i) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = sg_hexval(s[2 * i]), lo = sg_hexval(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -1,6 +1,7 @@
 #include <string.h>
 #include <strings.h>
 #include "reqcheck.h"
+#include "urlenc.h"
 
 /* picohttpparser, linked into libh2o (Debian ships no header for it) */
 struct phr_header {
@@ -23,17 +24,6 @@ int sg_reqcheck_method(const char *m, size_t len)
             return 0;
     }
     return 1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* the dot-segment state of the segment being read: its length (parameters excluded) and whether it is dots only */
@@ -73,7 +63,7 @@ const char *sg_reqcheck_target(const char *t, size_t len)
             continue;
         }
         if (c == '%') {
-            int hi = i + 2 < plen ? hexval(t[i + 1]) : -1, lo = hi >= 0 ? hexval(t[i + 2]) : -1;
+            int hi = i + 2 < plen ? sg_hexval(t[i + 1]) : -1, lo = hi >= 0 ? sg_hexval(t[i + 2]) : -1;
             if (lo < 0)
                 return "the request path contains a malformed percent-escape";
             c = hi * 16 + lo;

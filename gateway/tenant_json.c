@@ -11,16 +11,6 @@
 #include "tenant.h"
 #include "yamlconf.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A JSON string or list of strings as a NULL-terminated malloc'd array. Returns -1 on a wrong type. */
 static int string_list(json_t *v, char ***out, size_t *n)
 {
@@ -52,12 +42,12 @@ static int parse_policy(json_t *p, sg_tenant_policy_t *out, char *err, size_t er
     const char *k;
     json_t *v;
     if (!json_is_object(p))
-        return fail(err, errlen, "policy must be an object");
+        return sg_conf_errorf(err, errlen, "policy must be an object");
     json_object_foreach(p, k, v)
     {
         if (strcmp(k, "allowed_images") == 0) {
             if (json_is_string(v) || string_list(v, &out->allowed_images, &out->num_allowed_images) != 0)
-                return fail(err, errlen, "policy.allowed_images must be a list of strings");
+                return sg_conf_errorf(err, errlen, "policy.allowed_images must be a list of strings");
         } else if (strcmp(k, "max_timeout") == 0) {
             uint64_t ms;
             if (json_is_integer(v) && json_integer_value(v) >= 0)
@@ -65,19 +55,19 @@ static int parse_policy(json_t *p, sg_tenant_policy_t *out, char *err, size_t er
             else if (json_is_string(v) && sg_parse_duration_ms(json_string_value(v), &ms) == 0)
                 out->max_timeout_s = ms / 1000;
             else
-                return fail(err, errlen, "policy.max_timeout must be seconds or a duration like \"2h\"");
+                return sg_conf_errorf(err, errlen, "policy.max_timeout must be seconds or a duration like \"2h\"");
         } else if (strcmp(k, "allow_manual_cleanup") == 0) {
             if (!json_is_boolean(v))
-                return fail(err, errlen, "policy.allow_manual_cleanup must be true or false");
+                return sg_conf_errorf(err, errlen, "policy.allow_manual_cleanup must be true or false");
             out->allow_manual_cleanup = json_is_true(v);
         } else if (strcmp(k, "max_cpu") == 0) {
             if (!json_is_string(v) || sg_parse_cpu_millis(json_string_value(v), &out->max_cpu_millis) != 0)
-                return fail(err, errlen, "policy.max_cpu must be a quantity like \"500m\" or \"2\"");
+                return sg_conf_errorf(err, errlen, "policy.max_cpu must be a quantity like \"500m\" or \"2\"");
         } else if (strcmp(k, "max_memory") == 0) {
             if (!json_is_string(v) || sg_parse_memory_mb(json_string_value(v), &out->max_memory_mb) != 0)
-                return fail(err, errlen, "policy.max_memory must be a quantity like \"512Mi\" or \"4Gi\"");
+                return sg_conf_errorf(err, errlen, "policy.max_memory must be a quantity like \"512Mi\" or \"4Gi\"");
         } else {
-            return fail(err, errlen, "unknown key 'policy.%s'", k);
+            return sg_conf_errorf(err, errlen, "unknown key 'policy.%s'", k);
         }
     }
     return 0;
@@ -88,14 +78,14 @@ static int parse_labels(json_t *l, sg_tenant_t *t, char *err, size_t errlen)
     const char *k;
     json_t *v;
     if (!json_is_object(l))
-        return fail(err, errlen, "backend_labels must map label names to allowed values");
+        return sg_conf_errorf(err, errlen, "backend_labels must map label names to allowed values");
     t->backend_labels = calloc(json_object_size(l) + 1, sizeof(*t->backend_labels));
     json_object_foreach(l, k, v)
     {
         sg_label_selector_t *sel = t->backend_labels + t->num_backend_labels++;
         sel->key = strdup(k);
         if (string_list(v, &sel->values, &sel->num_values) != 0)
-            return fail(err, errlen, "backend_labels.%s must be a string or a list of strings", k);
+            return sg_conf_errorf(err, errlen, "backend_labels.%s must be a string or a list of strings", k);
     }
     return 0;
 }
@@ -110,15 +100,15 @@ int sg_tenant_parse_json(const char *json, size_t len, const char *id, sg_tenant
 
     *out = (sg_tenant_t){0};
     if (doc == NULL) {
-        fail(err, errlen, "not JSON: %s", jerr.text);
+        sg_conf_errorf(err, errlen, "not JSON: %s", jerr.text);
         goto Exit;
     }
     if (!json_is_object(doc)) {
-        fail(err, errlen, "a tenant must be a JSON object");
+        sg_conf_errorf(err, errlen, "a tenant must be a JSON object");
         goto Exit;
     }
     if (!sg_router_valid_id(id, strlen(id))) {
-        fail(err, errlen, "tenant id must be 1-128 characters of [A-Za-z0-9._-]");
+        sg_conf_errorf(err, errlen, "tenant id must be 1-128 characters of [A-Za-z0-9._-]");
         goto Exit;
     }
     out->id = strdup(id);
@@ -126,12 +116,12 @@ int sg_tenant_parse_json(const char *json, size_t len, const char *id, sg_tenant
     {
         if (strcmp(k, "id") == 0) {
             if (!json_is_string(v) || strcmp(json_string_value(v), id) != 0) {
-                fail(err, errlen, "'id' does not match the key it is stored under ('%s')", id);
+                sg_conf_errorf(err, errlen, "'id' does not match the key it is stored under ('%s')", id);
                 goto Exit;
             }
         } else if (strcmp(k, "name") == 0) {
             if (!json_is_string(v)) {
-                fail(err, errlen, "'name' must be a string");
+                sg_conf_errorf(err, errlen, "'name' must be a string");
                 goto Exit;
             }
             free(out->name);
@@ -146,10 +136,10 @@ int sg_tenant_parse_json(const char *json, size_t len, const char *id, sg_tenant
             if (sg_admission_parse_json(v, &out->admission, err, errlen) != 0)
                 goto Exit;
         } else if (strcmp(k, "keys") == 0) {
-            fail(err, errlen, "stored tenants have no 'keys': store each key as its own key record");
+            sg_conf_errorf(err, errlen, "stored tenants have no 'keys': store each key as its own key record");
             goto Exit;
         } else {
-            fail(err, errlen, "unknown key '%s'", k);
+            sg_conf_errorf(err, errlen, "unknown key '%s'", k);
             goto Exit;
         }
     }

@@ -1,7 +1,7 @@
 #include <string.h>
 #include "urlenc.h"
 
-static int hexval(int c)
+int sg_hexval(int c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
@@ -12,7 +12,7 @@ h2o_iovec_t sg_url_decode(h2o_mem_pool_t *pool, const char *s, size_t len, int f
     for (size_t i = 0; i != len; ++i) {
         if (s[i] == '%') {
             int hi, lo;
-            if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+            if (i + 2 >= len || (hi = sg_hexval(s[i + 1])) < 0 || (lo = sg_hexval(s[i + 2])) < 0)
                 return h2o_iovec_init(NULL, 0);
             *d++ = (char)(hi << 4 | lo);
             i += 2;

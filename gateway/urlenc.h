@@ -6,6 +6,8 @@
 
 #include <h2o.h>
 
+/* The value of a hexadecimal digit, or -1. */
+int sg_hexval(int c);
 /* Decodes %XX (and '+' as space when form is set) into pool memory. Returns {NULL,0} on a malformed escape. */
 h2o_iovec_t sg_url_decode(h2o_mem_pool_t *pool, const char *s, size_t len, int form);
 /* Encodes everything but RFC 3986 unreserved characters. */

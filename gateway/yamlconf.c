@@ -322,3 +322,12 @@ int sg_yaml_size(sg_yaml_t *y, yaml_node_t *map, const char *key, uint64_t *out)
 {
     return typed_scalar(y, map, key, out, sg_parse_size, "a size (e.g. 512, 64k, 10m)");
 }
+
+int sg_conf_errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}

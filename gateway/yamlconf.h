@@ -25,6 +25,8 @@ void sg_yaml_dispose(sg_yaml_t *y);
 yaml_node_t *sg_yaml_root(sg_yaml_t *y);
 
 void sg_yaml_error(sg_yaml_t *y, yaml_node_t *node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Formats a message into err (errlen bytes) and returns -1: the error path of parsers that report one message. */
+int sg_conf_errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int sg_yaml_line(yaml_node_t *node);
 
 /* Returns the value node of KEY in MAP (marking it used), or NULL. */
