@@ -214,8 +214,9 @@ static void start_connect(sg_pool_req_t *req)
         return;
     }
     if (pool->u.rcvbuf != 0) {
-        /* h2o's evloop reads until the kernel buffer is empty: a bounded buffer bounds each read (and memory) */
-        int size = (int)pool->u.rcvbuf;
+        /* h2o's evloop reads until the kernel buffer is empty: a bounded buffer bounds each read (and memory).
+         * Linux doubles the value given (socket(7)): ask for half, so that one read is about upstream_buffer */
+        int size = (int)(pool->u.rcvbuf / 2 > 2048 ? pool->u.rcvbuf / 2 : 2048);
         setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     }
     sock->data = req;

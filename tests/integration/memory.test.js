@@ -168,6 +168,35 @@ test('100 MB fast download (for comparison): intact, bounded RSS', { timeout: 60
   assert.ok(peak - base < GROWTH_LIMIT_KIB, `RSS grew by ${peak - base} KiB during the fast download (limit ${GROWTH_LIMIT_KIB} KiB)\n${msg}`);
 }));
 
+test('20 slow readers (~100 KB/s each): RSS per reader stays under 4x upstream_buffer', { timeout: 60000 }, env.wrap(async (t) => {
+  // per reader: the upstream socket's input (one read: SO_RCVBUF is set so the kernel's doubled
+  // value is about upstream_buffer), the response buffer (upstream_buffer plus the last read) and
+  // the buffer being written, which swap; measured about 3.3x at 256k (docs/CONFIG.md)
+  const N = 20;
+  const UB_KIB = 256;
+  const base = h.rssKiB(gw.pid);
+  const open = [];
+  for (let i = 0; i < N; i++) {
+    open.push(new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: gw.ports.http, path: h.portPath(sbx, 8080, '/bytes/1000000000'), agent: false }, (res) => {
+        res.pause();
+        const tick = setInterval(() => { let got = 0; let c; while (got < 10240 && (c = res.read()) !== null) got += c.length; }, 100);
+        resolve({ req, tick, status: res.statusCode });
+      });
+      req.on('error', () => resolve({ req, tick: null, status: 0 }));
+    }));
+  }
+  const readers = await Promise.all(open);
+  let peak = 0;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 6000) { await h.sleep(200); peak = Math.max(peak, h.rssKiB(gw.pid)); }
+  for (const r of readers) { clearInterval(r.tick); r.req.destroy(); }
+  const per = (peak - base) / N;
+  t.diagnostic(`RSS baseline ${base} KiB, peak ${peak} KiB: ${per.toFixed(0)} KiB per slow reader (upstream_buffer ${UB_KIB} KiB)`);
+  assert.deepEqual(readers.map((r) => r.status), Array(N).fill(200));
+  assert.ok(per < 4 * UB_KIB, `${per.toFixed(0)} KiB per slow reader, over 4 x upstream_buffer`);
+}));
+
 test('sandgate exits 0 on SIGTERM', { timeout: 30000 }, env.wrap(async () => {
   await gw.stop();
 }));
