@@ -348,6 +348,18 @@ async function storeFor(kind) {
   return { kind, redis, conf: { address: redis.address, prefix: `sg-it-${crypto.randomBytes(3).toString('hex')}:` }, skip: null };
 }
 
+// A redis-server for one test file: sets ctx.redis, or ctx.skip when redis-server cannot start
+// (the tests then skip through skippable()). Resolves whether Redis is up.
+async function redisFor(ctx, opts) {
+  try {
+    ctx.redis = await startRedis(opts);
+    return true;
+  } catch (e) {
+    ctx.skip = `cannot start redis-server: ${e.message}`;
+    return false;
+  }
+}
+
 // Wraps a test so that it is skipped (with ctx.skip as the reason) when its suite could not
 // set up, e.g. when the Redis store is not usable.
 function skippable(env, ctx) {
@@ -360,5 +372,5 @@ function skippable(env, ctx) {
 module.exports = {
   skippable, TAG, children, newKey, keyHash, tenancyPlugins, startGateway, startRedis, redisCommand,
   simState, allSandboxes, allSnapshots, apiView, fingerprint, simFaults, resetFaults, client,
-  sandboxNotFound, isJsonError, rawRequest, probeRedisStore, storeFor,
+  sandboxNotFound, isJsonError, rawRequest, probeRedisStore, storeFor, redisFor,
 };

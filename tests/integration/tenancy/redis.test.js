@@ -30,12 +30,7 @@ function gwOpts(workers) {
 }
 
 test.before(async () => {
-  try {
-    ctx.redis = await T.startRedis({ persist: true });
-  } catch (e) {
-    ctx.skip = `cannot start redis-server: ${e.message}`;
-    return;
-  }
+  if (!(await T.redisFor(ctx, { persist: true }))) return;
   // the Redis store is part of the product: a gateway that cannot use it fails the suite
   const reason = await T.probeRedisStore(ctx.redis);
   if (reason) throw new Error(`the Redis store does not work: ${reason}`);

@@ -14,11 +14,7 @@ const env = h.env();
 const ctx = {};
 
 test.before(async () => {
-  try {
-    ctx.redis = await T.startRedis({ persist: false });
-  } catch (e) {
-    ctx.skip = `cannot start redis-server: ${e.message}`;
-  }
+  await T.redisFor(ctx, { persist: false });
 }, { timeout: 30000 });
 
 test.after(async () => {

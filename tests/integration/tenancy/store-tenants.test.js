@@ -22,12 +22,7 @@ const putKey = (key, tenant, extra) => ctx.redis.cmd('HSET', `${ctx.prefix}key:$
 const putTenant = (id, doc) => ctx.redis.cmd('SET', `${ctx.prefix}tenantdef:${id}`, typeof doc === 'string' ? doc : JSON.stringify(doc));
 
 test.before(async () => {
-  try {
-    ctx.redis = await T.startRedis({ persist: true }); // the Redis-down test restarts it
-  } catch (e) {
-    ctx.skip = `cannot start redis-server: ${e.message}`;
-    return;
-  }
+  if (!(await T.redisFor(ctx, { persist: true }))) return; // the Redis-down test restarts it
   ctx.sims = [await env.sim({ name: 'st-a' }), await env.sim({ name: 'st-b' })];
   ctx.prefix = `sg-st-${crypto.randomBytes(3).toString('hex')}:`;
   ctx.k = { A: T.newKey('a'), G: T.newKey('gamma'), revoked: T.newKey('rev'), expired: T.newKey('exp'), ghost: T.newKey('ghost'),
