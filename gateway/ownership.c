@@ -202,7 +202,7 @@ typedef struct st_lookup_t {
     size_t num_calls, pending;
     int probe_slot; /* held in probers while >= 0 */
     int done;
-    int uncertain;          /* a backend did not answer 200 or 404: "not found" is not cached */
+    int uncertain;          /* a backend was down or did not answer 200 or 404: "not found" is not cached */
     sg_sandbox_rec_t known; /* the store's record of another tenant's sandbox (probed all the same) */
     int have_known;
     sg_sandbox_rec_t found;
@@ -302,8 +302,10 @@ static void probe_backends(lookup_t *lk)
     for (size_t i = 0; i != conf->num_backends; ++i) {
         sg_backend_call_t **slot = lk->calls + 2 * i;
         *(lookup_t **)(slot + 1) = lk;
-        if (!sg_backend_is_up(conf->backends[i].rt))
+        if (!sg_backend_is_up(conf->backends[i].rt)) {
+            lk->uncertain = 1; /* it may hold the id: "not found" is not remembered */
             continue;
+        }
         lk->pending++;
         *slot = sg_backend_call(&lk->r->thread->loop, conf, conf->backends + i, "GET", h2o_iovec_init(path, (size_t)n),
                                 h2o_iovec_init(NULL, 0), lk->r->request_id, 1024 * 1024, on_probe, slot);
