@@ -118,7 +118,9 @@ typedef struct st_sg_config_t {
         char *tenant_tag; /* metadata key naming the owning tenant on each sandbox */
         char *public_url; /* base of endpoint URLs given to clients (NULL: from the request's Host) */
         uint64_t reconcile_interval_ms;
-        uint64_t max_body; /* lifecycle JSON bodies the gateway parses */
+        uint64_t max_body;        /* lifecycle JSON bodies the gateway parses */
+        uint64_t max_probes;      /* concurrent backend probes for unknown (or foreign) ids, per tenant */
+        uint64_t negative_ttl_ms; /* how long a "not found" answer is remembered per tenant and id */
     } lifecycle;
     int refcnt; /* atomic */
 } sg_config_t;

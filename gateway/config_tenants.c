@@ -250,6 +250,8 @@ void sg_config_parse_lifecycle(sg_yaml_t *y, yaml_node_t *root, sg_config_t *con
     const char *tag = "sandgate.io/tenant", *public_url = NULL;
     conf->lifecycle.reconcile_interval_ms = 30000;
     conf->lifecycle.max_body = 1024 * 1024;
+    conf->lifecycle.max_probes = 8;
+    conf->lifecycle.negative_ttl_ms = 10000;
     yaml_node_t *node = sg_yaml_get(y, root, "lifecycle");
     if (node != NULL && !sg_yaml_is_map(node)) {
         sg_yaml_error(y, node, "'lifecycle' must be a mapping");
@@ -260,6 +262,8 @@ void sg_config_parse_lifecycle(sg_yaml_t *y, yaml_node_t *root, sg_config_t *con
         sg_yaml_str(y, node, "public_url", &public_url);
         sg_yaml_duration_ms(y, node, "reconcile_interval", &conf->lifecycle.reconcile_interval_ms);
         sg_yaml_size(y, node, "max_json_body", &conf->lifecycle.max_body);
+        sg_yaml_uint(y, node, "max_probes_per_tenant", &conf->lifecycle.max_probes, 1, 1024);
+        sg_yaml_duration_ms(y, node, "negative_cache_ttl", &conf->lifecycle.negative_ttl_ms);
         sg_yaml_check_unknown(y, node, "lifecycle");
         if (strncmp(tag, "opensandbox.io/", 15) == 0 || tag[0] == '\0')
             sg_yaml_error(y, sg_yaml_get(y, node, "tenant_metadata_key"),

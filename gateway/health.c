@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backend.h"
+#include "cache_events.h"
 #include "health.h"
 #include "lifecycle.h"
 #include "reconcile.h"
@@ -101,6 +102,8 @@ static void *health_main(void *arg)
     state_t **state = NULL;
     size_t num_state = 0;
     sg_store_t *store = sg_store_open(&hloop);
+    /* one subscriber per process keeps the process-wide caches in step with the other gateways */
+    sg_cache_events_start(&hloop);
     int reconciling = 0;
     uint64_t next_reconcile = h2o_now(loop) + 2000;
 
@@ -146,6 +149,7 @@ static void *health_main(void *arg)
         free(state[k]);
     }
     free(state);
+    sg_cache_events_stop();
     sg_store_close(store);
     sg_loop_dispose(&hloop);
     h2o_evloop_destroy(loop);

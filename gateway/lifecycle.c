@@ -22,6 +22,7 @@ typedef struct st_lc_t {
     sg_sandbox_rec_t rec;       /* record being written */
     int status;                 /* backend status to relay */
     h2o_iovec_t response;       /* backend body to relay (pool copy) */
+    uint64_t asked_ms;          /* when the endpoint of a port was asked from the backend */
 } lc_t;
 
 int sg_lifecycle_tenancy_enabled(const sg_config_t *conf)
@@ -80,6 +81,11 @@ sg_backend_conf_t *sg_lifecycle_owner_backend(sg_request_t *r, const char *err, 
                                               int is_snapshot, const char *id)
 {
     sg_backend_conf_t *be;
+    if (err == sg_ownership_err_busy) {
+        sg_request_error(r, 429, "GATEWAY::TOO_MANY_PROBES",
+                         "too many concurrent look-ups of ids this gateway does not know for this tenant; retry later");
+        return NULL;
+    }
     if (err != NULL) {
         store_error(r);
         return NULL;
@@ -478,7 +484,7 @@ static void on_endpoint_checked(void *data, const char *err, int status, h2o_iov
         sg_lifecycle_send_backend_response(lc->r, status, body);
         return;
     }
-    sg_port_remember_endpoint(lc->id, lc->route.port, body);
+    sg_port_remember_endpoint(lc->id, lc->route.port, lc->rec.expires_at_ms, lc->asked_ms, body);
     send_endpoint(lc);
 }
 
@@ -499,6 +505,7 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
         /* the backend confirms the sandbox and port (and its answer warms the port traffic cache) */
         char path[SG_STORE_ID_MAX + 48];
         int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s/endpoints/%u", lc->id, (unsigned)lc->route.port);
+        lc->asked_ms = sg_now_us() / 1000;
         sg_lifecycle_call(r, lc->be, "GET", h2o_iovec_init(h2o_strdup(&req->pool, path, (size_t)n).base, (size_t)n),
                           h2o_iovec_init(NULL, 0), on_endpoint_checked, lc);
         return;

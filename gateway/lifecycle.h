@@ -21,8 +21,9 @@ void sg_lifecycle_list_sandboxes(sg_request_t *r);
 void sg_lifecycle_list_snapshots(sg_request_t *r);
 /* Serves sandbox port traffic (port.c). */
 void sg_port_handle(sg_request_t *r);
-/* Caches the endpoint a backend reported for a sandbox port; returns 0 if it was usable. */
-int sg_port_remember_endpoint(const char *id, uint16_t port, h2o_iovec_t body);
+/* Caches the endpoint a backend reported (asked at asked_at_ms) for a sandbox port, until the sandbox's expiresAt
+ * (expires_at_ms, 0: none) at the latest; returns 0 if it was usable. */
+int sg_port_remember_endpoint(const char *id, uint16_t port, int64_t expires_at_ms, uint64_t asked_at_ms, h2o_iovec_t body);
 /* Forgets the cached endpoints of a deleted sandbox. */
 void sg_port_forget(const char *id);
 

@@ -5,7 +5,9 @@
 #include <jansson.h>
 #include "backend.h"
 #include "backend_call.h"
+#include "cache_events.h"
 #include "hashmap.h"
+#include "negcache.h"
 #include "ownership.h"
 #include "pipeline.h"
 #include "server.h"
@@ -23,15 +25,29 @@
 #define CACHE_REFRESH_AHEAD_MS (CACHE_TTL_MS / 5)
 #define CACHE_REFRESH_CLAIM_MS 1000
 
+/* concurrent adoption probes, per tenant: an open-addressed table scanned over a window of slots */
+#define PROBERS 256
+#define PROBER_WINDOW 16
+
+const char sg_ownership_err_busy[] = "too many concurrent look-ups of unknown ids";
+
 typedef struct st_cache_entry_t {
     sg_sandbox_rec_t rec;
     uint64_t until_ms;
+    uint64_t verified_ms;    /* when the lookup that read it from the store began (trust rule: cache_events.h) */
     uint64_t claim_until_ms; /* a refresh was handed out until then */
+    uint64_t invalidated_ms; /* last invalidation of an id of this slot: lookups begun before it may not fill it */
 } cache_entry_t;
 
 /* shared by the worker threads so that a delete on one is seen by all; striped locks keep contention low */
 static cache_entry_t cache[CACHE_SIZE];
 static pthread_mutex_t cache_locks[CACHE_STRIPES] = {[0 ... CACHE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+static struct {
+    char tenant[SG_STORE_ID_MAX + 1];
+    uint64_t inflight; /* 0: the slot is free */
+} probers[PROBERS];
+static pthread_mutex_t probers_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* keyed hash: ids are chosen by clients, who must not be able to aim them at one slot */
 static size_t hash_id(const char *id)
@@ -50,8 +66,16 @@ static uint64_t now_ms(void)
     return sg_now_us() / 1000;
 }
 
-/* copies a live entry into *out; returns 1 on a hit */
-static int cache_get(const char *id, sg_sandbox_rec_t *out)
+static int is_callers(sg_request_t *r, const sg_sandbox_rec_t *rec)
+{
+    return h2o_memis(rec->tenant, strlen(rec->tenant), r->tenant.base, r->tenant.len);
+}
+
+/*
+ * Copies a live entry into *out; returns 1 on a hit. Normally only entries the trust rule vouches for hit;
+ * fallback (the store cannot answer) takes any live one.
+ */
+static int cache_get(const char *id, sg_sandbox_rec_t *out, int fallback)
 {
     size_t h = hash_id(id);
     int hit = 0;
@@ -59,7 +83,12 @@ static int cache_get(const char *id, sg_sandbox_rec_t *out)
     pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
     cache_entry_t *e = cache + h;
     if (e->until_ms > now && strcmp(e->rec.id, id) == 0 && (e->rec.expires_at_ms == 0 || (uint64_t)e->rec.expires_at_ms > now)) {
-        if (e->until_ms - now <= CACHE_REFRESH_AHEAD_MS && e->claim_until_ms <= now) {
+        if (fallback) {
+            *out = e->rec;
+            hit = 1;
+        } else if (!sg_cache_events_trusted(e->verified_ms, now)) {
+            /* read it again */
+        } else if (e->until_ms - now <= CACHE_REFRESH_AHEAD_MS && e->claim_until_ms <= now) {
             e->claim_until_ms = now + CACHE_REFRESH_CLAIM_MS; /* this caller refreshes */
         } else {
             *out = e->rec;
@@ -70,13 +99,16 @@ static int cache_get(const char *id, sg_sandbox_rec_t *out)
     return hit;
 }
 
-static void cache_put(const sg_sandbox_rec_t *rec)
+static void cache_put(const sg_sandbox_rec_t *rec, uint64_t verified_ms)
 {
     size_t h = hash_id(rec->id);
     pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
-    cache[h].rec = *rec;
-    cache[h].until_ms = now_ms() + CACHE_TTL_MS;
-    cache[h].claim_until_ms = 0;
+    if (verified_ms > cache[h].invalidated_ms) {
+        cache[h].rec = *rec;
+        cache[h].until_ms = now_ms() + CACHE_TTL_MS;
+        cache[h].verified_ms = verified_ms;
+        cache[h].claim_until_ms = 0;
+    }
     pthread_mutex_unlock(cache_locks + h % CACHE_STRIPES);
 }
 
@@ -84,6 +116,7 @@ static void cache_forget(const char *id)
 {
     size_t h = hash_id(id);
     pthread_mutex_lock(cache_locks + h % CACHE_STRIPES);
+    cache[h].invalidated_ms = now_ms();
     if (strcmp(cache[h].rec.id, id) == 0)
         cache[h].until_ms = 0;
     pthread_mutex_unlock(cache_locks + h % CACHE_STRIPES);
@@ -92,6 +125,49 @@ static void cache_forget(const char *id)
 void sg_ownership_invalidate(const char *id)
 {
     cache_forget(id);
+}
+
+void sg_ownership_known(const char *id, const char *tenant)
+{
+    sg_negcache_forget(id, tenant);
+}
+
+/* takes one of the tenant's concurrent probe slots: its index, or -1 when the tenant has max probes running */
+static int probe_acquire(h2o_iovec_t tenant, uint64_t max)
+{
+    if (tenant.len > SG_STORE_ID_MAX)
+        return -1;
+    size_t start = sg_hashmap_hash(tenant.base, tenant.len) & (PROBERS - 1);
+    int found = -1, free_slot = -1;
+    pthread_mutex_lock(&probers_lock);
+    for (size_t i = 0; i != PROBER_WINDOW; ++i) {
+        size_t j = (start + i) & (PROBERS - 1);
+        if (probers[j].inflight == 0) {
+            if (free_slot < 0)
+                free_slot = (int)j;
+        } else if (h2o_memis(probers[j].tenant, strlen(probers[j].tenant), tenant.base, tenant.len)) {
+            found = (int)j;
+            break;
+        }
+    }
+    if (found < 0 && free_slot >= 0) {
+        found = free_slot;
+        memcpy(probers[found].tenant, tenant.base, tenant.len);
+        probers[found].tenant[tenant.len] = '\0';
+    }
+    if (found >= 0 && probers[found].inflight < max)
+        probers[found].inflight++;
+    else
+        found = -1;
+    pthread_mutex_unlock(&probers_lock);
+    return found;
+}
+
+static void probe_release(int slot)
+{
+    pthread_mutex_lock(&probers_lock);
+    probers[slot].inflight--;
+    pthread_mutex_unlock(&probers_lock);
 }
 
 int sg_ownership_rec_from_json(const char *tenant_tag, const char *backend, void *json, sg_sandbox_rec_t *rec)
@@ -121,10 +197,15 @@ typedef struct st_lookup_t {
     char id[SG_STORE_ID_MAX + 1];
     sg_ownership_sandbox_cb cb;
     void *data;
+    uint64_t started_ms;
     sg_store_op_t *op;
     sg_backend_call_t **calls; /* adoption probes, one per backend */
     size_t num_calls, pending;
+    int probe_slot; /* held in probers while >= 0 */
     int done;
+    int uncertain;          /* a backend was down or did not answer 200 or 404: "not found" is not cached */
+    sg_sandbox_rec_t known; /* the store's record of another tenant's sandbox (probed all the same) */
+    int have_known;
     sg_sandbox_rec_t found;
     int have_found;
 } lookup_t;
@@ -139,6 +220,9 @@ static void lookup_dispose(void *p)
         if (lk->calls[i] != NULL)
             sg_backend_call_cancel(lk->calls[i]);
     lk->num_calls = 0;
+    if (lk->probe_slot >= 0)
+        probe_release(lk->probe_slot);
+    lk->probe_slot = -1;
 }
 
 static void finish_lookup(lookup_t *lk, const char *err, const sg_sandbox_rec_t *rec)
@@ -150,39 +234,66 @@ static void finish_lookup(lookup_t *lk, const char *err, const sg_sandbox_rec_t 
     lk->cb(lk->r, lk->data, err, rec);
 }
 
+/* the caller is told the id does not exist for it; remembered unless a backend could not say */
+static void not_found_for_caller(lookup_t *lk, const sg_sandbox_rec_t *foreign)
+{
+    sg_request_t *r = lk->r;
+    if (!lk->uncertain)
+        sg_negcache_put(r->tenant.base, r->tenant.len, lk->id, lk->started_ms, r->config->lifecycle.negative_ttl_ms);
+    finish_lookup(lk, NULL, foreign);
+}
+
 static void on_probe(void *data, const char *err, int status, h2o_iovec_t body)
 {
     sg_backend_call_t **slot = data;
     lookup_t *lk = *(lookup_t **)(slot + 1);
     *slot = NULL;
     lk->pending--;
-    if (err == NULL && status == 200 && !lk->have_found) {
+    if (err != NULL || (status != 200 && status != 404))
+        lk->uncertain = 1;
+    if (err == NULL && status == 200) {
+        /* parsed whoever owns it, so that a foreign id costs what an unknown one does */
         json_t *sb = json_loadb(body.base, body.len, 0, NULL);
         sg_sandbox_rec_t rec;
         size_t idx = (size_t)(slot - lk->calls) / 2;
         if (sb != NULL &&
             sg_ownership_rec_from_json(lk->r->config->lifecycle.tenant_tag, lk->r->config->backends[idx].name, sb, &rec) == 0 &&
-            strcmp(rec.id, lk->id) == 0 && rec.tenant[0] != '\0') {
+            strcmp(rec.id, lk->id) == 0 && rec.tenant[0] != '\0' && !lk->have_found) {
             lk->found = rec;
             lk->have_found = 1;
         }
         json_decref(sb);
     }
-    if (lk->pending != 0 && !lk->have_found)
+    /* every backend answers before the caller is told "not found": the time does not depend on who owns the id */
+    int mine = lk->have_found && !lk->have_known && is_callers(lk->r, &lk->found);
+    if (lk->pending != 0 && !mine)
         return;
-    if (lk->have_found) {
-        cache_put(&lk->found);
+    if (lk->have_known) {
+        not_found_for_caller(lk, &lk->known);
+    } else if (lk->have_found) {
+        cache_put(&lk->found, lk->started_ms);
         /* adopt: the next lookups are answered by the store */
         sg_store_put_sandbox(lk->r->thread->store, &lk->found, ignore_result, NULL);
-        finish_lookup(lk, NULL, &lk->found);
+        if (mine)
+            finish_lookup(lk, NULL, &lk->found);
+        else
+            not_found_for_caller(lk, &lk->found);
     } else {
-        finish_lookup(lk, NULL, NULL);
+        not_found_for_caller(lk, NULL);
     }
 }
 
+/*
+ * Asks every healthy backend about the id: for ids the store does not know (adoption of sandboxes created before
+ * the gateway or after a store loss), and, for the same cost, for ids the store knows as another tenant's.
+ */
 static void probe_backends(lookup_t *lk)
 {
     sg_config_t *conf = lk->r->config;
+    if ((lk->probe_slot = probe_acquire(lk->r->tenant, conf->lifecycle.max_probes)) < 0) {
+        finish_lookup(lk, sg_ownership_err_busy, NULL);
+        return;
+    }
     char path[SG_STORE_ID_MAX + 32];
     int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s", lk->id);
     /* slots of two pointers: the call, then the lookup it belongs to */
@@ -192,34 +303,53 @@ static void probe_backends(lookup_t *lk)
     for (size_t i = 0; i != conf->num_backends; ++i) {
         sg_backend_call_t **slot = lk->calls + 2 * i;
         *(lookup_t **)(slot + 1) = lk;
-        if (!sg_backend_is_up(conf->backends[i].rt))
+        if (!sg_backend_is_up(conf->backends[i].rt)) {
+            lk->uncertain = 1; /* it may hold the id: "not found" is not remembered */
             continue;
+        }
         lk->pending++;
         *slot = sg_backend_call(&lk->r->thread->loop, conf, conf->backends + i, "GET", h2o_iovec_init(path, (size_t)n),
                                 h2o_iovec_init(NULL, 0), lk->r->request_id, 1024 * 1024, on_probe, slot);
     }
-    if (lk->pending == 0)
-        finish_lookup(lk, NULL, NULL);
+    if (lk->pending == 0) /* nobody could be asked: nothing to remember */
+        finish_lookup(lk, NULL, lk->have_known ? &lk->known : NULL);
 }
 
 static void on_store_sandbox(void *data, const char *err, const sg_sandbox_rec_t *rec)
 {
     lookup_t *lk = data;
+    sg_sandbox_rec_t cached;
     lk->op = NULL;
     if (err != NULL) {
-        finish_lookup(lk, err, NULL);
-    } else if (rec != NULL) {
-        cache_put(rec);
-        finish_lookup(lk, NULL, rec);
-    } else {
+        /* the caller's own sandboxes seen before keep working; anything else gets the store's error, as an
+         * unknown id does */
+        if (cache_get(lk->id, &cached, 1) && is_callers(lk->r, &cached))
+            finish_lookup(lk, NULL, &cached);
+        else
+            finish_lookup(lk, err, NULL);
+    } else if (rec == NULL) {
         probe_backends(lk);
+    } else {
+        cache_put(rec, lk->started_ms);
+        if (is_callers(lk->r, rec)) {
+            finish_lookup(lk, NULL, rec);
+        } else {
+            lk->known = *rec;
+            lk->have_known = 1;
+            probe_backends(lk);
+        }
     }
 }
 
 void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_cb cb, void *data)
 {
     sg_sandbox_rec_t cached;
-    if (cache_get(id, &cached)) {
+    if (sg_negcache_hit(r->tenant.base, r->tenant.len, id)) {
+        cb(r, data, NULL, NULL);
+        return;
+    }
+    /* only the caller's own records are answered from the cache: another tenant's takes the unknown id's path */
+    if (cache_get(id, &cached, 0) && is_callers(r, &cached)) {
         cb(r, data, NULL, &cached);
         return;
     }
@@ -229,6 +359,8 @@ void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_
     snprintf(lk->id, sizeof(lk->id), "%s", id);
     lk->cb = cb;
     lk->data = data;
+    lk->started_ms = now_ms();
+    lk->probe_slot = -1;
     sg_plugin_api.on_dispose((sg_plugin_req_t *)r, lookup_dispose, lk);
     lk->op = sg_store_get_sandbox(r->thread->store, id, on_store_sandbox, lk);
 }
@@ -382,7 +514,8 @@ static write_t *new_write(sg_request_t *r, sg_store_done_cb cb, void *data)
 
 void sg_ownership_put_sandbox(sg_request_t *r, const sg_sandbox_rec_t *rec, sg_store_done_cb cb, void *data)
 {
-    cache_put(rec);
+    cache_put(rec, now_ms());
+    sg_negcache_forget(rec->id, rec->tenant);
     write_t *w = new_write(r, cb, data);
     w->op = sg_store_put_sandbox(r->thread->store, rec, on_written, w);
 }

@@ -13,8 +13,16 @@
 
 /*
  * rec is the owner record (any tenant: the caller compares), NULL if no backend
- * knows the id for this tenant. err is set when the store failed and nothing was
- * cached. May run before sg_ownership_sandbox returns; never after the request is gone.
+ * knows the id for this tenant. err is set when the store failed and nothing of the
+ * caller's was cached, or is sg_ownership_err_busy when the tenant already has
+ * lifecycle.max_probes_per_tenant probes running. May run before
+ * sg_ownership_sandbox returns; never after the request is gone.
+ *
+ * Probing ids must not tell whether they belong to another tenant: an id the
+ * store knows as another tenant's takes the same path as an unknown one (store
+ * read, then every healthy backend asked, all answers awaited), and the "not
+ * found" answer is then remembered for (tenant, id) in the negative cache
+ * (negcache.h) in both cases.
  */
 typedef void (*sg_ownership_sandbox_cb)(sg_request_t *r, void *data, const char *err, const sg_sandbox_rec_t *rec);
 typedef void (*sg_ownership_snapshot_cb)(sg_request_t *r, void *data, const char *err, const sg_snapshot_rec_t *rec);
@@ -29,8 +37,12 @@ void sg_ownership_put_snapshot(sg_request_t *r, const sg_snapshot_rec_t *rec, sg
 void sg_ownership_forget_sandbox(sg_request_t *r, const char *id);
 void sg_ownership_forget_snapshot(sg_request_t *r, const char *id);
 
-/* Drops the cached owner of a sandbox (e.g. its endpoint stopped answering); the store keeps it. */
+/* Drops the cached owner of a sandbox (e.g. its endpoint stopped answering, or it was deleted elsewhere). */
 void sg_ownership_invalidate(const char *id);
+/* id is now known as a sandbox of tenant: drops tenant's "not found" for it. */
+void sg_ownership_known(const char *id, const char *tenant);
+
+extern const char sg_ownership_err_busy[];
 /* Parses a Sandbox JSON object from a backend into rec (tenant from the tag, may be ""). Returns 0 on success. */
 int sg_ownership_rec_from_json(const char *tenant_tag, const char *backend, void *sandbox_json, sg_sandbox_rec_t *rec);
 

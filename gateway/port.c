@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backend.h"
+#include "cache_events.h"
 #include "hashmap.h"
 #include "lifecycle.h"
 #include "ownership.h"
@@ -27,6 +28,8 @@ typedef struct st_endpoint_t {
     char id[SG_STORE_ID_MAX + 1];
     uint16_t port;
     uint64_t until_ms;
+    uint64_t verified_ms;  /* when the backend was asked (trust rule: cache_events.h) */
+    int64_t expires_at_ms; /* the sandbox's expiresAt (0: none): the entry dies with the sandbox */
     int is_tls;
     int resolved;     /* addr is set: the host was numeric, or a name resolved (then cached with the endpoint) */
     int unresolvable; /* the name did not resolve: remembered for UNRESOLVABLE_TTL_MS */
@@ -45,6 +48,8 @@ typedef struct st_port_req_t {
     sg_request_t *r;
     char id[SG_STORE_ID_MAX + 1];
     sg_backend_conf_t *be;
+    int64_t expires_at_ms; /* the owner record's */
+    uint64_t asked_ms;     /* when the endpoint was asked from the backend */
     endpoint_t ep;
     struct st_dns_lookup_t *lookup; /* a name lookup in flight */
     h2o_timeout_entry_t lookup_timer;
@@ -73,8 +78,11 @@ static int cache_get(const char *id, uint16_t port, endpoint_t *out)
 {
     size_t i = slot_of(id, port);
     int hit = 0;
+    uint64_t now = sg_now_us() / 1000;
     pthread_mutex_lock(&cache_lock);
-    if (cache[i].until_ms > sg_now_us() / 1000 && cache[i].port == port && strcmp(cache[i].id, id) == 0) {
+    endpoint_t *e = cache + i;
+    if (e->until_ms > now && e->port == port && strcmp(e->id, id) == 0 &&
+        (e->expires_at_ms == 0 || (uint64_t)e->expires_at_ms > now) && sg_cache_events_trusted(e->verified_ms, now)) {
         *out = cache[i];
         hit = 1;
     }
@@ -203,8 +211,9 @@ static void forward(port_req_t *pr)
     sg_proxy_start(r, &t);
 }
 
-/* fills ep from a backend's Endpoint JSON and caches it; returns 0 on success */
-static int endpoint_from_json(const char *id, uint16_t port, h2o_iovec_t body, endpoint_t *ep)
+/* fills ep from a backend's Endpoint JSON (asked at verified_ms) and caches it; returns 0 on success */
+static int endpoint_from_json(const char *id, uint16_t port, int64_t expires_at_ms, uint64_t verified_ms, h2o_iovec_t body,
+                              endpoint_t *ep)
 {
     json_t *obj = json_loadb(body.base, body.len, 0, NULL);
     json_t *endpoint = json_object_get(obj, "endpoint"), *headers = json_object_get(obj, "headers");
@@ -227,6 +236,8 @@ static int endpoint_from_json(const char *id, uint16_t port, h2o_iovec_t body, e
     snprintf(ep->id, sizeof(ep->id), "%s", id);
     ep->port = port;
     ep->until_ms = sg_now_us() / 1000 + CACHE_TTL_MS;
+    ep->verified_ms = verified_ms;
+    ep->expires_at_ms = expires_at_ms;
     if (ep->resolved)
         cache_put(ep);
     else
@@ -234,10 +245,10 @@ static int endpoint_from_json(const char *id, uint16_t port, h2o_iovec_t body, e
     return 0;
 }
 
-int sg_port_remember_endpoint(const char *id, uint16_t port, h2o_iovec_t body)
+int sg_port_remember_endpoint(const char *id, uint16_t port, int64_t expires_at_ms, uint64_t asked_at_ms, h2o_iovec_t body)
 {
     endpoint_t ep;
-    return endpoint_from_json(id, port, body, &ep);
+    return endpoint_from_json(id, port, expires_at_ms, asked_at_ms, body, &ep);
 }
 
 static void detach_lookup(port_req_t *pr)
@@ -349,7 +360,7 @@ static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t bod
         sg_lifecycle_send_backend_response(r, status, body);
         return;
     }
-    if (endpoint_from_json(pr->id, r->route.port, body, &pr->ep) != 0) {
+    if (endpoint_from_json(pr->id, r->route.port, pr->expires_at_ms, pr->asked_ms, body, &pr->ep) != 0) {
         sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the backend reported an endpoint the gateway cannot reach");
         return;
     }
@@ -367,6 +378,7 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
                                              pr->id)) == NULL)
         return;
     r->backend = h2o_iovec_init(pr->be->name, strlen(pr->be->name));
+    pr->expires_at_ms = rec->expires_at_ms;
     if (cache_get(pr->id, r->route.port, &pr->ep)) {
         if (pr->ep.unresolvable)
             unresolvable(pr, "the name did not resolve moments ago");
@@ -376,6 +388,7 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
     }
     char path[SG_STORE_ID_MAX + 48];
     int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s/endpoints/%u", pr->id, (unsigned)r->route.port);
+    pr->asked_ms = sg_now_us() / 1000;
     sg_lifecycle_call(r, pr->be, "GET", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0), on_endpoint, pr);
 }
 

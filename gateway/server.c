@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "backend.h"
 #include "handler.h"
+#include "cache_events.h"
 #include "health.h"
 #include "log.h"
 #include "server.h"
@@ -302,6 +303,7 @@ int sg_server_run(sg_config_t *conf)
         sg_log(SG_LOG_ERROR, "cannot initialize the state store");
         return 1;
     }
+    sg_cache_events_init();
     setup_globalconf(conf);
     sg_server_publish_config(conf);
     sg_health_start(conf->workers);

@@ -4,6 +4,7 @@
  * the choice of backend (memory or Redis) made once by sg_store_global_init.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -17,6 +18,8 @@ const char sg_store_err_invalid[] = "invalid argument to the state store";
 
 sg_store_conf_t sg_store__conf;
 static int initialized;
+static char *events_channel;
+static void (*sandbox_hook)(const char *id, const char *tenant);
 
 static char *dup_or_null(const char *s)
 {
@@ -36,6 +39,8 @@ int sg_store_global_init(const sg_store_conf_t *conf)
     if (sg_store__conf.command_timeout_ms == 0)
         sg_store__conf.command_timeout_ms = 500;
     initialized = 1;
+    if (asprintf(&events_channel, "%sevents", sg_store__conf.prefix) < 0)
+        events_channel = NULL;
     if (strlen(sg_store__conf.prefix) > PREFIX_MAX) {
         sg_log(SG_LOG_ERROR, "store: redis key prefix longer than %d bytes", PREFIX_MAX);
         goto Error;
@@ -66,6 +71,8 @@ void sg_store_global_dispose(void)
     free(sg_store__conf.unix_path);
     free(sg_store__conf.password);
     free(sg_store__conf.prefix);
+    free(events_channel);
+    events_channel = NULL;
     memset(&sg_store__conf, 0, sizeof(sg_store__conf));
     initialized = 0;
 }
@@ -100,6 +107,22 @@ int sg_store_is_down(sg_store_t *s)
 int sg_store_is_available(sg_store_t *s)
 {
     return sg_store__conf.use_redis ? sg_store_redis_is_available(s) : 1;
+}
+
+const char *sg_store_events_channel(void)
+{
+    return events_channel != NULL ? events_channel : "sandgate:events";
+}
+
+void sg_store_set_sandbox_hook(void (*hook)(const char *id, const char *tenant))
+{
+    sandbox_hook = hook;
+}
+
+void sg_store__sandbox_changed(const char *id, const char *tenant)
+{
+    if (sandbox_hook != NULL)
+        sandbox_hook(id, tenant);
 }
 
 int sg_store__valid_id(const char *s)

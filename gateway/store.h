@@ -121,4 +121,13 @@ sg_store_op_t *sg_store_put_tenant(sg_store_t *s, const char *id, const char *js
 /* The callback of op will not be called. op must be pending (its callback not yet run). */
 void sg_store_cancel(sg_store_op_t *op);
 
+/*
+ * Channel of the sandbox change events ("put <id> <tenant>", "del <id>"; cache_events.h): the Redis store
+ * publishes one with every write of a sandbox record, in the same MULTI block. The memory store calls the hook
+ * instead (set once, before any thread opens a store), after the change is made and before the op's callback;
+ * tenant is NULL for a delete.
+ */
+const char *sg_store_events_channel(void);
+void sg_store_set_sandbox_hook(void (*hook)(const char *id, const char *tenant));
+
 #endif

@@ -84,6 +84,8 @@ int sg_store__unref(sg_store_op_t *op);
 /* Appends a zeroed record to op's result array and returns it. */
 sg_sandbox_rec_t *sg_store__add_sandbox(sg_store_op_t *op);
 sg_snapshot_rec_t *sg_store__add_snapshot(sg_store_op_t *op);
+/* runs the hook of sg_store_set_sandbox_hook, if any (memory store) */
+void sg_store__sandbox_changed(const char *id, const char *tenant);
 /* 1 when s is a valid id (1..SG_STORE_ID_MAX bytes, no whitespace or control characters) */
 int sg_store__valid_id(const char *s);
 

@@ -308,9 +308,11 @@ void sg_store_memory_start(sg_store_op_t *op)
     } break;
     case SG_STORE_PUT_SANDBOX:
         put_sandbox(&op->in.sandbox);
+        sg_store__sandbox_changed(op->in.sandbox.id, op->in.sandbox.tenant);
         break;
     case SG_STORE_DEL_SANDBOX:
         del_sandbox(op->id);
+        sg_store__sandbox_changed(op->id, NULL);
         break;
     case SG_STORE_LIST_SANDBOXES:
         list_sandboxes(op);

@@ -354,6 +354,17 @@ static int send_cmd(redis_t *r, sg_store_op_t *op, ...)
     return send_argv(r, op, argc, argv);
 }
 
+/* queues the cache invalidation event of a sandbox write (inside its MULTI block: published when it commits) */
+static int publish_change(redis_t *r, const char *id, const char *tenant /* NULL: a delete */)
+{
+    char msg[2 * SG_STORE_ID_MAX + 8];
+    if (tenant != NULL)
+        snprintf(msg, sizeof(msg), "put %s %s", id, tenant);
+    else
+        snprintf(msg, sizeof(msg), "del %s", id);
+    return send_cmd(r, NULL, "PUBLISH", sg_store_events_channel(), msg, NULL);
+}
+
 /* ---- purges ---- */
 
 /*
@@ -403,6 +414,7 @@ static void purge_pass(redis_t *r)
         ret |= send_cmd(r, NULL, "SREM", key(k2, "tenant:%s:sbx", p->tenant), p->id, NULL);
         ret |= send_cmd(r, NULL, "SREM", key(k3, "idx:sbx:all"), p->id, NULL);
         ret |= send_cmd(r, NULL, "ZREM", key(k4, "idx:sbx:expiry"), p->id, NULL);
+        ret |= publish_change(r, p->id, NULL);
         ret |= send_cmd(r, NULL, "EXEC", NULL);
         p->sent_pass = pass;
     }
@@ -490,6 +502,7 @@ static int send_step(redis_t *r, sg_store_op_t *op)
             ret |= send_cmd(r, NULL, "ZADD", k4, n1, s->id, NULL);
         else
             ret |= send_cmd(r, NULL, "ZREM", k4, s->id, NULL);
+        ret |= publish_change(r, s->id, s->tenant);
         return ret | send_cmd(r, op, "EXEC", NULL);
     }
     case SG_STORE_DEL_SANDBOX:
@@ -503,8 +516,10 @@ static int send_step(redis_t *r, sg_store_op_t *op)
         if (op->in.sandbox.tenant[0] != '\0')
             ret |= send_cmd(r, NULL, "SREM", key(k2, "tenant:%s:%s", op->in.sandbox.tenant, sbx ? "sbx" : "snap"), op->id, NULL);
         ret |= send_cmd(r, NULL, "SREM", key(k3, "idx:%s:all", sbx ? "sbx" : "snap"), op->id, NULL);
-        if (sbx)
+        if (sbx) {
             ret |= send_cmd(r, NULL, "ZREM", key(k4, "idx:sbx:expiry"), op->id, NULL);
+            ret |= publish_change(r, op->id, NULL);
+        }
         return ret | send_cmd(r, op, "EXEC", NULL);
     }
     case SG_STORE_LIST_SANDBOXES:
