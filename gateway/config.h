@@ -13,6 +13,7 @@
 #include "router.h"
 #include "store.h"
 #include "tenant.h"
+#include "port_token.h"
 
 struct st_sg_plugin_t;
 struct st_sg_backend_t;
@@ -120,7 +121,8 @@ typedef struct st_sg_config_t {
         uint64_t reconcile_interval_ms;
         uint64_t max_body; /* lifecycle JSON bodies the gateway parses */
     } lifecycle;
-    int refcnt; /* atomic */
+    sg_port_token_conf_t port_tokens; /* `port_tokens.secrets` (port_token.h) */
+    int refcnt;                       /* atomic */
 } sg_config_t;
 
 /*
