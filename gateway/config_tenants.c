@@ -324,5 +324,7 @@ void sg_config_parse_port_tokens(sg_yaml_t *y, yaml_node_t *root, sg_config_t *c
         s->len = strlen(secret);
         s->secret = malloc(s->len);
         memcpy(s->secret, secret, s->len);
+        if (sg_port_token_secret_prepare(s) != 0)
+            sg_yaml_error(y, sg_yaml_get(y, item, "secret"), "cannot prepare port token secret '%s' (OpenSSL)", id);
     }
 }

@@ -34,6 +34,7 @@ typedef struct st_sg_port_token_secret_t {
     char *id;
     unsigned char *secret;
     size_t len;
+    struct st_sg_port_token_keyed_t *keyed; /* HMAC state after the padded key, so a MAC costs two hash finals */
 } sg_port_token_secret_t;
 
 typedef struct st_sg_port_token_conf_t {
@@ -67,6 +68,8 @@ sg_port_token_result_t sg_port_token_mint(const sg_port_token_conf_t *conf, cons
 sg_port_token_result_t sg_port_token_verify(const sg_port_token_conf_t *conf, const char *token, size_t token_len, const char *id,
                                             size_t id_len, uint16_t port, char *tenant_out, size_t tenant_cap);
 
+/* Prepares s for use (the keyed HMAC state); returns 0, or -1 when OpenSSL fails. */
+int sg_port_token_secret_prepare(sg_port_token_secret_t *s);
 void sg_port_token_conf_dispose(sg_port_token_conf_t *conf);
 
 struct st_sg_request_t;

@@ -20,6 +20,7 @@ static sg_port_token_conf_t conf_of(const char *const *ids, const char *const *s
         c.secrets[i].id = strdup(ids[i]);
         c.secrets[i].len = strlen(secrets[i]);
         c.secrets[i].secret = (unsigned char *)strdup(secrets[i]);
+        CHECK_INT(sg_port_token_secret_prepare(c.secrets + i), 0);
     }
     return c;
 }
