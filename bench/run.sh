@@ -16,8 +16,11 @@
 #       the first request, which probes the upstream);
 # and a shorter latency run of (a) and (c) against the OpenSandbox simulator
 # (tests/simulator/server.js; the sandbox is created through sandgate).
-# Last two lines printed:
+# (d) in the same sandgate process as (c): port traffic (GET /sandboxes/$BENCH_SANDBOX_ID/port/8080/bench)
+# authenticated by the tenant key, then by the access token from Endpoint.headers (issue 7).
+# Last three lines printed:
 #   tenancy/plain cpu-per-request: X.XX
+#   token/key cpu-per-request: X.XX
 #   sandgate/nginx cpu-per-request: X.XX
 #
 # Usage: bench/run.sh            (or: make bench)
@@ -39,6 +42,9 @@
 #                   empty to send no header]
 #   BENCH_KEEP_TMP  1 = keep the temporary directory (access logs, pids) [0]
 #   BENCH_TENANCY   1|0: run the tenancy-path section [1]; needs redis-server and redis-cli
+#   BENCH_MAIN      1|0: run the nginx/haproxy/sandgate comparison [1]; 0 with BENCH_SIM=0 runs only the
+#                   tenancy path and port tokens
+#   BENCH_TOKENS    1|0: run (d), port traffic by key vs by access token [1]
 #   BENCH_SANDBOX_ID    sandbox id requested on the tenancy path [bench-sbx-1]
 #   BENCH_KEY_TTL   key-auth positive_ttl in (c) [60s; the plugin's default is 10s]
 #   BENCH_RECONCILE lifecycle.reconcile_interval in (c) [30s, the default]
@@ -84,7 +90,7 @@ die() {
 
 # ---------------------------------------------------------------- prerequisites
 [ -x "$NGINX" ] || die "nginx not found at $NGINX: run 'scripts/install-deps.sh --bench'"
-[ -x "$HAPROXY" ] || die "haproxy not found at $HAPROXY: run 'scripts/install-deps.sh --bench'"
+[ "${BENCH_MAIN:-1}" != 1 ] || [ -x "$HAPROXY" ] || die "haproxy not found at $HAPROXY: run 'scripts/install-deps.sh --bench'"
 command -v "$WRK" >/dev/null || die "wrk not found: run 'scripts/install-deps.sh --bench'"
 for cmd in curl awk taskset timeout pgrep openssl; do
     command -v "$cmd" >/dev/null || die "'$cmd' not found: run 'scripts/install-deps.sh --bench'"
@@ -374,6 +380,11 @@ UPSTREAM_PID="$STARTED_PID"
 wait_proxied "$UPSTREAM_PID" "http://127.0.0.1:$UPSTREAM_PORT$BENCH_PATH" ||
     die "upstream nginx did not start (see $TMP/upstream/error.log)"
 
+# BENCH_MAIN=0 skips the nginx/haproxy/sandgate comparison (e.g. to run only the tenancy path and port tokens).
+SANDGATE_STATUS=skipped
+SANDGATE_REASON="BENCH_MAIN=0"
+SANDGATE_VERSION="n/a"
+if [ "${BENCH_MAIN:-1}" = 1 ]; then
 # Direct (no proxy): baseline latency; CPU is the upstream's own.
 bench_target direct "$UPSTREAM_PID" "http://127.0.0.1:$UPSTREAM_PORT$BENCH_PATH"
 
@@ -443,6 +454,7 @@ else
         fi
     fi
     [ "$SANDGATE_STATUS" = ok ] || log "sandgate FAILED: $SANDGATE_REASON"
+fi
 fi
 # ---------------------------------------------------------------- tenancy path
 # (a) direct, (b) sandgate without tenants, (c) sandgate with a tenant, key-auth
@@ -539,6 +551,31 @@ seed_key() {
     local hex="${TENANT_KEY_HASH_T#sha256:}"
     [ "$(rcli HSET "${REDIS_PREFIX}key:$hex" tenant "$TENANT_ID" expires_at_ms 0 revoked 0)" = 3 ] ||
         [ "$(rcli HGET "${REDIS_PREFIX}key:$hex" tenant)" = "$TENANT_ID" ]
+}
+
+# run_port_tokens PID: GET /sandboxes/$SBX_ID/port/8080/bench through sandgate (c), authenticated by the tenant
+# key, then by the token that GET .../endpoints/8080 returned in Endpoint.headers; same process, same upstream.
+TOK_REASON=""
+run_port_tokens() {
+    local pid="$1" purl="http://127.0.0.1:$PROXY_PORT/sandboxes/$SBX_ID/port/8080/bench" tok k t
+    tok="$(curl -s -H "$T_HEADER" "http://127.0.0.1:$PROXY_PORT/v1/sandboxes/$SBX_ID/endpoints/8080" |
+        sed -n 's/.*"X-Sandgate-Token":"\([^"]*\)".*/\1/p')"
+    if [ -z "$tok" ]; then
+        TOK_REASON="GET /v1/sandboxes/$SBX_ID/endpoints/8080 returned no X-Sandgate-Token"
+        return 1
+    fi
+    k="$(curl -s -o /dev/null -w '%{http_code}' -H "$T_HEADER" "$purl")"
+    t="$(curl -s -o /dev/null -w '%{http_code}' -H "X-Sandgate-Token: $tok" "$purl")"
+    if [ "$k" != 200 ] || [ "$t" != 200 ]; then
+        TOK_REASON="port traffic answered $k with the key and $t with the token (expected 200 and 200)"
+        return 1
+    fi
+    local saved=("${VERIFY_ARGS[@]}")
+    VERIFY_ARGS=() # the port answer is the upstream's catch-all, not the sandbox JSON
+    bench_target tn-port-key "$pid" "$purl" "$T_HEADER"
+    bench_target tn-port-token "$pid" "$purl" "X-Sandgate-Token: $tok"
+    VERIFY_ARGS=("${saved[@]}")
+    return 0
 }
 
 run_tenancy() {
@@ -638,6 +675,8 @@ run_tenancy() {
         return 1
     }
     bench_target tn-tenancy "$pid" "$url" "$T_HEADER"
+    # (d) port traffic through the same process: tenant key vs the access token of Endpoint.headers (issue 7)
+    if [ "${BENCH_TOKENS:-1}" = 1 ]; then run_port_tokens "$pid" || log "port tokens: $TOK_REASON"; fi
     TEN_STORE_AFTER="$(rcli HGETALL "${REDIS_PREFIX}sbx:$SBX_ID" | paste -sd' ')"
     TEN_REDIS_RSS="$(mem_kb VmRSS "$REDIS_PID")"
     stop_and_forget "$pid"
@@ -791,6 +830,8 @@ label() {
     tn-direct) echo "(a) direct" ;;
     tn-plain) echo "(b) plain proxy" ;;
     tn-tenancy) echo "(c) auth + routing" ;;
+    tn-port-key) echo "(d) port traffic, tenant key" ;;
+    tn-port-token) echo "(d) port traffic, access token" ;;
     sim-direct) echo "(a) direct → simulator" ;;
     sim-tenancy) echo "(c) auth + routing → simulator" ;;
     *) echo "$1" ;;
@@ -913,7 +954,7 @@ C_LOW="${CONNS[0]}"
 C_HIGH="${CONNS[${#CONNS[@]}-1]}"
 cpu_model="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 nginx_version="$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
-haproxy_version="$("$HAPROXY" -v 2>&1 | head -n1)"
+haproxy_version="$("$HAPROXY" -v 2>/dev/null | head -n1 || echo "n/a (not installed)")"
 wrk_version="$("$WRK" -v 2>&1 | head -n1 || true)"
 
 {
@@ -1008,6 +1049,7 @@ log "wrote $RESULTS"
 
 cat "$RESULTS" >&2
 echo "tenancy/plain cpu-per-request: $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
+echo "token/key cpu-per-request: $(fmt_ratio "${R_CPU[tn-port-token,$C_HIGH]:-}" "${R_CPU[tn-port-key,$C_HIGH]:-}")"
 headline="$(fmt_ratio "${R_CPU[sandgate,$C_HIGH]:-}" "${R_CPU[nginx,$C_HIGH]:-}")"
 echo "sandgate/nginx cpu-per-request: $headline"
 [ "$SANDGATE_STATUS" != failed ] && [ "$TEN_STATUS" != failed ]

@@ -460,6 +460,7 @@ sg_config_t *sg_config_load(const char *file, char **errors)
     sg_config_parse_tenants(&y, root, conf);
     sg_config_parse_store(&y, root, conf);
     sg_config_parse_lifecycle(&y, root, conf);
+    sg_config_parse_port_tokens(&y, root, conf);
     sg_yaml_check_unknown(&y, root, "the top level");
     if (y.num_errors != 0)
         goto Error;
@@ -533,6 +534,7 @@ void sg_config_release(sg_config_t *conf)
     free(conf->store.prefix);
     free(conf->lifecycle.tenant_tag);
     free(conf->lifecycle.public_url);
+    sg_port_token_conf_dispose(&conf->port_tokens);
     free(conf->file);
     free(conf);
 }

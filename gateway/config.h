@@ -13,6 +13,7 @@
 #include "router.h"
 #include "store.h"
 #include "tenant.h"
+#include "port_token.h"
 
 struct st_sg_plugin_t;
 struct st_sg_backend_t;
@@ -122,7 +123,8 @@ typedef struct st_sg_config_t {
         uint64_t max_probes;      /* concurrent backend probes for unknown (or foreign) ids, per tenant */
         uint64_t negative_ttl_ms; /* how long a "not found" answer is remembered per tenant and id */
     } lifecycle;
-    int refcnt; /* atomic */
+    sg_port_token_conf_t port_tokens; /* `port_tokens.secrets` (port_token.h) */
+    int refcnt;                       /* atomic */
 } sg_config_t;
 
 /*

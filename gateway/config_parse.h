@@ -11,5 +11,6 @@
 void sg_config_parse_tenants(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);
 void sg_config_parse_store(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);
 void sg_config_parse_lifecycle(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);
+void sg_config_parse_port_tokens(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);
 
 #endif

@@ -272,3 +272,63 @@ void sg_config_parse_lifecycle(sg_yaml_t *y, yaml_node_t *root, sg_config_t *con
     conf->lifecycle.tenant_tag = strdup(tag);
     conf->lifecycle.public_url = public_url != NULL ? strdup(public_url) : NULL;
 }
+
+/* `port_tokens: {secrets: [{id, secret}, ...]}`: the first secret signs, all verify (rotation with overlap) */
+void sg_config_parse_port_tokens(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf)
+{
+    yaml_node_t *node = sg_yaml_get(y, root, "port_tokens"), *seq;
+    if (node == NULL)
+        return;
+    if (!sg_yaml_is_map(node)) {
+        sg_yaml_error(y, node, "'port_tokens' must be a mapping");
+        return;
+    }
+    seq = sg_yaml_get(y, node, "secrets");
+    sg_yaml_check_unknown(y, node, "port_tokens");
+    if (seq == NULL)
+        return;
+    if (!sg_yaml_is_seq(seq)) {
+        sg_yaml_error(y, seq, "port_tokens.secrets must be a list of {id, secret}");
+        return;
+    }
+    sg_port_token_conf_t *pt = &conf->port_tokens;
+    pt->secrets = calloc(sg_yaml_seq_len(seq) + 1, sizeof(*pt->secrets));
+    for (size_t i = 0; i != sg_yaml_seq_len(seq); ++i) {
+        yaml_node_t *item = sg_yaml_seq_at(y, seq, i);
+        const char *id = NULL, *secret = NULL;
+        if (!sg_yaml_is_map(item)) {
+            sg_yaml_error(y, item, "port_tokens.secrets must be a list of {id, secret}");
+            continue;
+        }
+        sg_yaml_str(y, item, "id", &id);
+        sg_yaml_str(y, item, "secret", &secret);
+        sg_yaml_check_unknown(y, item, "a port token secret");
+        size_t idlen = id != NULL ? strlen(id) : 0;
+        int id_ok = idlen != 0 && idlen <= SG_PORT_TOKEN_KID_MAX;
+        for (size_t j = 0; id_ok && j != idlen; ++j)
+            id_ok = (id[j] >= 'a' && id[j] <= 'z') || (id[j] >= 'A' && id[j] <= 'Z') || (id[j] >= '0' && id[j] <= '9') ||
+                    id[j] == '-' || id[j] == '_';
+        if (!id_ok) {
+            sg_yaml_error(y, id != NULL ? sg_yaml_get(y, item, "id") : item,
+                          "a port token secret needs an 'id' of 1 to %d characters among A-Z a-z 0-9 - _", SG_PORT_TOKEN_KID_MAX);
+            continue;
+        }
+        for (size_t j = 0; j != pt->num_secrets; ++j)
+            if (strcmp(pt->secrets[j].id, id) == 0)
+                sg_yaml_error(y, sg_yaml_get(y, item, "id"), "port token secret id '%s' is listed twice", id);
+        /* the value is never repeated in a message */
+        if (secret == NULL || strlen(secret) < SG_PORT_TOKEN_SECRET_MIN) {
+            sg_yaml_error(y, secret != NULL ? sg_yaml_get(y, item, "secret") : item,
+                          "port token secret '%s' must be at least %d bytes long (e.g. `openssl rand -base64 48`)", id,
+                          SG_PORT_TOKEN_SECRET_MIN);
+            continue;
+        }
+        sg_port_token_secret_t *s = pt->secrets + pt->num_secrets++;
+        s->id = strdup(id);
+        s->len = strlen(secret);
+        s->secret = malloc(s->len);
+        memcpy(s->secret, secret, s->len);
+        if (sg_port_token_secret_prepare(s) != 0)
+            sg_yaml_error(y, sg_yaml_get(y, item, "secret"), "cannot prepare port token secret '%s' (OpenSSL)", id);
+    }
+}

@@ -468,7 +468,16 @@ static void send_endpoint(lc_t *lc)
     char buf[1024];
     snprintf(buf, sizeof(buf), "%.*s/%ssandboxes/%s/%s/%u", (int)host.len, host.base, server_proxy ? "v1/" : "", lc->id,
              server_proxy ? "proxy" : "port", (unsigned)lc->route.port);
-    json_t *obj = json_pack("{s:s}", "endpoint", buf);
+    /* the SDKs copy Endpoint.headers onto every request to the endpoint; the Python SDK sends nothing else there
+     * (no tenant key), so this token is what authenticates its execd traffic (port_token.h). The backend's own
+     * endpoint headers are applied toward the backend by port.c and never shown. */
+    char token[SG_PORT_TOKEN_MAX + 1];
+    if (sg_port_token_mint(&r->config->port_tokens, r->tenant.base, r->tenant.len, lc->id, strlen(lc->id), lc->route.port, token,
+                           sizeof(token)) != SG_PORT_TOKEN_OK) {
+        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "cannot mint an access token: the shared secret is not loaded yet");
+        return;
+    }
+    json_t *obj = json_pack("{s:s, s:{s:s}}", "endpoint", buf, "headers", SG_PORT_TOKEN_HEADER, token);
     char *text = json_dumps(obj, JSON_COMPACT);
     sg_request_json(r, 200, text, strlen(text));
     free(text);

@@ -17,6 +17,7 @@
 #include "hashmap.h"
 #include "lifecycle.h"
 #include "ownership.h"
+#include "port_token.h"
 #include "proxy.h"
 #include "server.h"
 
@@ -197,7 +198,7 @@ static void forward(port_req_t *pr)
                          .addrlen = ep->addrlen,
                          .ssl_ctx = ep->is_tls ? pr->be->ssl_ctx : NULL,
                          .max_connections = pr->be->max_connections};
-    static const h2o_iovec_t strip[] = {{H2O_STRLIT("open-sandbox-api-key")}};
+    static const h2o_iovec_t strip[] = {{H2O_STRLIT("open-sandbox-api-key")}, {H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC)}};
     sg_proxy_target_t t = {.upstream = u,
                            .authority = h2o_strdup(&req->pool, ep->authority, strlen(ep->authority)),
                            .path_prefix = h2o_strdup(&req->pool, ep->prefix, strlen(ep->prefix)),
@@ -205,7 +206,7 @@ static void forward(port_req_t *pr)
                            .extra = extra,
                            .num_extra = ep->num_headers,
                            .strip = strip,
-                           .num_strip = 1,
+                           .num_strip = sizeof(strip) / sizeof(strip[0]),
                            .on_upstream_error = on_upstream_error,
                            .on_status_data = pr};
     sg_proxy_start(r, &t);
@@ -395,6 +396,9 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
 void sg_port_handle(sg_request_t *r)
 {
     h2o_req_t *req = r->req;
+    /* no tenant key: an access token from Endpoint.headers (port_token.h) binds the tenant, then this runs again */
+    if (r->tenant_def == NULL && r->tenant.base == NULL && sg_port_token_authenticate(r, sg_port_handle))
+        return;
     port_req_t *pr = h2o_mem_alloc_pool(&req->pool, sizeof(*pr));
     memset(pr, 0, sizeof(*pr));
     pr->r = r;

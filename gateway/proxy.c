@@ -7,6 +7,7 @@
 #include "httpclient.h"
 #include "log.h"
 #include "pipeline.h"
+#include "port_token.h"
 #include "proxy.h"
 #include "server.h"
 
@@ -358,7 +359,8 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
 
 void sg_proxy_to_backend(sg_request_t *r, sg_backend_conf_t *be, h2o_iovec_t path, const sg_proxy_target_t *opts)
 {
-    static const h2o_iovec_t strip[] = {{H2O_STRLIT("open-sandbox-api-key")}, {H2O_STRLIT("authorization")}};
+    static const h2o_iovec_t strip[] = {
+        {H2O_STRLIT("open-sandbox-api-key")}, {H2O_STRLIT("authorization")}, {H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC)}};
     static h2o_iovec_t key_name = {H2O_STRLIT("open-sandbox-api-key")};
     h2o_req_t *req = r->req;
     r->backend = h2o_iovec_init(be->name, strlen(be->name));

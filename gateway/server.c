@@ -304,6 +304,7 @@ int sg_server_run(sg_config_t *conf)
         return 1;
     }
     sg_cache_events_init();
+    sg_port_token_start(&conf->store, conf->port_tokens.num_secrets != 0);
     setup_globalconf(conf);
     sg_server_publish_config(conf);
     sg_health_start(conf->workers);
@@ -340,6 +341,7 @@ int sg_server_run(sg_config_t *conf)
     }
     sg_loop_wait_parked(sg_server.num_threads);
     sg_health_stop();
+    sg_port_token_stop();
     sg_log(SG_LOG_INFO, "sandgate stopped");
     ret = 0;
     int all_drained = 1;

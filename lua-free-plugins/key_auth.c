@@ -186,7 +186,7 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
 {
     conf_t *conf = p;
     ctx_t *ctx = c;
-    sg_plugin_str_t key = {NULL, 0}, auth, bearer = {NULL, 0};
+    sg_plugin_str_t key = {NULL, 0}, auth, bearer = {NULL, 0}, token;
     /* the auth scheme is case-insensitive (RFC 9110 11.1) */
     if (api->req_header(req, "authorization", 13, &auth) && auth.len > 7 && strncasecmp(auth.base, "bearer ", 7) == 0) {
         bearer.base = auth.base + 7;
@@ -203,9 +203,22 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
             api->sha256(bearer.base, bearer.len, ctx->bearer_hash);
             ctx->has_bearer = 1;
         }
-    } else if (bearer.len != 0) {
+    } else if (bearer.len != 0 && !(api->req_header(req, "x-sandgate-token", 16, &token) && token.len != 0)) {
         key = bearer;
         api->req_strip_header(req, "authorization", 13);
+    }
+    if ((key.base == NULL || key.len == 0) && api->req_header(req, "x-sandgate-token", 16, &token) && token.len != 0) {
+        /* no key but a port access token (Endpoint.headers): the gateway verifies it on port routes, against the
+         * sandbox and port of the route, and refuses it elsewhere. A gateway key in Authorization is still a
+         * credential and is not forwarded; anything else there belongs to the sandbox's service. */
+        if (bearer.len == 0)
+            return SG_PLUGIN_CONTINUE;
+        ctx->api = api;
+        ctx->req = req;
+        ctx->conf = conf;
+        api->sha256(bearer.base, bearer.len, ctx->bearer_hash);
+        ctx->has_bearer = 1;
+        return check_bearer(ctx);
     }
     if (key.base == NULL || key.len == 0) {
         api->respond_error(req, 401, "MISSING_API_KEY",

@@ -272,7 +272,7 @@ async function buildConfig(opts) {
   config.backends = o.backends || [];
   if (o.plugins !== undefined) config.plugins = o.plugins;
   if (o.routes !== undefined) config.routes = o.routes;
-  for (const k of ['tenants', 'redis', 'lifecycle']) if (o[k] !== undefined) config[k] = o[k];
+  for (const k of ['tenants', 'redis', 'lifecycle', 'port_tokens']) if (o[k] !== undefined) config[k] = o[k];
   config.log = o.log || { level: 'info' };
   return { config, ports };
 }
