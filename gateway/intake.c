@@ -407,6 +407,7 @@ static ssize_t h1_on_head(intake_conn_t *c, int head_len, const char *path, size
     /* no body, or a framing error / oversize body h2o answers at once */
     if (!c->chunked && (body_len == 0 || body_len == SIZE_MAX || body_len > self->t->config->limits.max_request_body)) {
         c->state = H1_HANDLER;
+        charge_force(c, 0); /* the head is h2o's, bounded by H2O_MAX_REQLEN */
         return 0;
     }
     c->head_len = (size_t)head_len;
@@ -437,6 +438,7 @@ static ssize_t h1_before_read(intake_conn_t *c)
             return 0;
         if (r < 0) {
             c->state = H1_HANDLER; /* h2o answers 400 and closes */
+            charge_force(c, 0);
             return 0;
         }
         return h1_on_head(c, r, path, path_len, headers, num_headers);
