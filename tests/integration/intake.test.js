@@ -14,6 +14,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const http2 = require('node:http2');
 const net = require('node:net');
+const tls = require('node:tls');
 const h = require('./lib/harness');
 const T = require('./lib/tenancy');
 
@@ -33,7 +34,6 @@ test.before(async () => {
   ctx.gw = await T.startGateway({
     backends: [h.backend(ctx.sim)],
     tenants: [{ id: 'tenant-a', keys: [T.keyHash(ctx.key)], policy: { allow_manual_cleanup: true } }],
-    https: false,
     asanOptions: 'quarantine_size_mb=0:thread_local_quarantine_size_kb=0',
   });
   env.gateways.push(ctx.gw);
@@ -55,9 +55,10 @@ function sampleRss(pid) {
 
 // One raw HTTP/1.1 upload of `size` bytes: writes as fast as the gateway reads and stops at the first
 // response byte. Resolves {status, body, sent, closed} within deadlineMs (then the socket is destroyed).
-function rawUpload(port, reqPath, headers, size, deadlineMs) {
+function rawUpload(port, reqPath, headers, size, deadlineMs, useTls) {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = useTls ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, servername: 'localhost' })
+      : net.connect({ host: '127.0.0.1', port });
     let sent = 0;
     let got = Buffer.alloc(0);
     let answered = false;
@@ -80,7 +81,7 @@ function rawUpload(port, reqPath, headers, size, deadlineMs) {
         if (!sock.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) { sock.once('drain', pump); return; }
       }
     };
-    sock.on('connect', () => {
+    sock.on(useTls ? 'secureConnect' : 'connect', () => {
       const lines = [`POST ${reqPath} HTTP/1.1`, `Host: 127.0.0.1:${port}`, `Content-Length: ${size}`, 'Content-Type: application/octet-stream'];
       for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
       sock.write(lines.join('\r\n') + '\r\n\r\n');
@@ -216,4 +217,26 @@ test('a wrong key is judged after the body: 16 such 60 MB uploads wait for the b
   }
   const after = await scrape();
   assert.ok(after.pauses > before.pauses, `pauses metric ${before.pauses} -> ${after.pauses}`);
+}));
+
+test('over TLS the early 401 works too; the gateway exits cleanly with refused, waiting and half-sent requests open', { timeout: 60000 }, env.wrap(async () => {
+  const attack = [];
+  for (let i = 0; i < 8; i++) attack.push(rawUpload(ctx.gw.ports.https, SINK(), {}, BODY, 30000, true));
+  for (const r of await Promise.all(attack)) {
+    assert.equal(r.status, 401, `TLS attacker: ${r.status} ${r.closed || ''}`);
+    assert.equal(JSON.parse(r.body).code, 'MISSING_API_KEY');
+  }
+  // left open at shutdown: a refused connection still sending, a wrong-key body in progress, a half-sent head
+  const socks = [];
+  const open = (lines, extra) => new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port: ctx.gw.ports.http }, () => { s.write(lines); if (extra) s.write(extra); resolve(); });
+    s.on('error', () => {});
+    socks.push(s);
+  });
+  await open(`POST ${SINK()} HTTP/1.1\r\nHost: x\r\nContent-Length: ${BODY}\r\n\r\n`, Buffer.alloc(2 * MB));
+  await open(`POST ${SINK()} HTTP/1.1\r\nHost: x\r\nOPEN-SANDBOX-API-KEY: wrong\r\nContent-Length: ${BODY}\r\n\r\n`, Buffer.alloc(2 * MB));
+  await open(`POST ${SINK()} HTTP/1.1\r\nHost: x\r\nContent-Le`);
+  await new Promise((r) => setTimeout(r, 300));
+  await ctx.gw.stop(20000); // exit code 0: under ASan, no leak and no memory error
+  for (const s of socks) s.destroy();
 }));
