@@ -626,8 +626,9 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
             charge_force(c, 0);
         }
         /* h2o parses what is already buffered right after this call (pipelined request, data that came with the TLS
-         * handshake): judge it now, as a read would be */
-        if (sock->input->size != 0 && !c->paused) {
+         * handshake): judge the head now, as a read would. Only a head: mid-body (after "100 Continue") h2o goes on
+         * decoding the buffer it already parsed, which must not be taken away */
+        if (c->state == H1_HEAD && sock->input->size != 0 && !c->paused) {
             ssize_t wait_for = h1_before_read(c);
             if (wait_for < 0) {
                 real_read_start(sock, on_read); /* refused: we drain until the client closes */
