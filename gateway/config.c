@@ -160,7 +160,9 @@ static void parse_limits(sg_yaml_t *y, yaml_node_t *root, sg_limits_conf_t *l)
                             .websocket_idle_timeout_ms = 3600000,
                             .graceful_shutdown_timeout_ms = 30000,
                             .lingering_time_ms = 30000,
-                            .lingering_timeout_ms = 5000};
+                            .lingering_timeout_ms = 5000,
+                            .request_buffer_budget = 128 * 1024 * 1024,
+                            .max_unauthenticated_body = 64 * 1024};
     yaml_node_t *node = sg_yaml_get(y, root, "limits");
     if (node == NULL)
         return;
@@ -179,6 +181,10 @@ static void parse_limits(sg_yaml_t *y, yaml_node_t *root, sg_limits_conf_t *l)
     sg_yaml_duration_ms(y, node, "graceful_shutdown_timeout", &l->graceful_shutdown_timeout_ms);
     sg_yaml_duration_ms(y, node, "lingering_time", &l->lingering_time_ms);
     sg_yaml_duration_ms(y, node, "lingering_timeout", &l->lingering_timeout_ms);
+    sg_yaml_size(y, node, "request_buffer_budget", &l->request_buffer_budget);
+    sg_yaml_size(y, node, "max_unauthenticated_body", &l->max_unauthenticated_body);
+    if (l->request_buffer_budget < 1024 * 1024)
+        sg_yaml_error(y, sg_yaml_get(y, node, "request_buffer_budget"), "request_buffer_budget must be at least 1m");
     if (l->upstream_buffer < 4096)
         sg_yaml_error(y, sg_yaml_get(y, node, "upstream_buffer"), "upstream_buffer must be at least 4k");
     if (l->upstream_connect_timeout_ms == 0 || l->upstream_io_timeout_ms == 0)

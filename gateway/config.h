@@ -82,8 +82,10 @@ typedef struct st_sg_limits_conf_t {
     uint64_t upstream_keepalive_timeout_ms;
     uint64_t websocket_idle_timeout_ms;
     uint64_t graceful_shutdown_timeout_ms;
-    uint64_t lingering_time_ms;    /* after an early error answer on HTTP/1: how long to drain the client's body */
-    uint64_t lingering_timeout_ms; /* ... and how long to wait for more of it */
+    uint64_t lingering_time_ms;        /* after an early error answer on HTTP/1: how long to drain the client's body */
+    uint64_t lingering_timeout_ms;     /* ... and how long to wait for more of it */
+    uint64_t request_buffer_budget;    /* request body bytes all connections may hold before the handler (intake.c) */
+    uint64_t max_unauthenticated_body; /* larger bodies without any credential are refused before they are read */
 } sg_limits_conf_t;
 
 typedef struct st_sg_health_conf_t {

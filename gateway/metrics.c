@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backend.h"
+#include "intake.h"
 #include "metrics.h"
 
 int64_t sg_metrics_websockets_total;
@@ -111,6 +112,23 @@ char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg
         "# HELP sandgate_websockets_total WebSocket tunnels established.\n# TYPE sandgate_websockets_total counter\n"
         "sandgate_websockets_total %lld\n",
         (long long)LOAD(sg_metrics_websockets_total));
+    {
+        sg_intake_stats_t in;
+        sg_intake_get_stats(&in);
+        out(&b,
+            "# HELP sandgate_request_buffer_bytes Request body bytes held before the handler, charged to "
+            "limits.request_buffer_budget.\n# TYPE sandgate_request_buffer_bytes gauge\nsandgate_request_buffer_bytes %lld\n"
+            "# HELP sandgate_request_buffer_waiting Connections whose reading waits for request_buffer_budget.\n"
+            "# TYPE sandgate_request_buffer_waiting gauge\nsandgate_request_buffer_waiting %lld\n"
+            "# HELP sandgate_request_buffer_pauses_total Times a connection's reading was paused for request_buffer_budget.\n"
+            "# TYPE sandgate_request_buffer_pauses_total counter\nsandgate_request_buffer_pauses_total %llu\n"
+            "# HELP sandgate_unauthenticated_refusals_total Requests without a credential refused before their body was read.\n"
+            "# TYPE sandgate_unauthenticated_refusals_total counter\n"
+            "sandgate_unauthenticated_refusals_total{protocol=\"http1\"} %llu\n"
+            "sandgate_unauthenticated_refusals_total{protocol=\"http2\"} %llu\n",
+            (long long)in.buffered_bytes, (long long)in.waiting, (unsigned long long)in.paused_total,
+            (unsigned long long)in.refused_http1, (unsigned long long)in.refused_http2);
+    }
 
     out(&b, "# HELP sandgate_backend_up 1 if the backend is healthy.\n# TYPE sandgate_backend_up gauge\n");
     for (size_t i = 0; i != conf->num_backends; ++i)

@@ -5,6 +5,7 @@
 #include <h2o/tunnel.h>
 #include "headers.h"
 #include "httpclient.h"
+#include "intake.h"
 #include "log.h"
 #include "pipeline.h"
 #include "port_token.h"
@@ -133,6 +134,7 @@ static void on_ws_upgrade_complete(void *data, h2o_socket_t *sock, size_t reqsiz
     ws_upgrade_t *info = data;
     if (sock != NULL) {
         h2o_buffer_consume(&sock->input, reqsize);
+        sg_intake_detach(sock); /* a tunnel, no longer HTTP requests */
         __atomic_add_fetch(&sg_metrics_websockets_total, 1, __ATOMIC_RELAXED);
         h2o_tunnel_establish(info->ctx, sock, info->upstream, info->timeout);
     } else {

@@ -12,6 +12,7 @@
 #include "handler.h"
 #include "cache_events.h"
 #include "health.h"
+#include "intake.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -86,6 +87,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
+        sg_intake_accept(t, sock, tl->conf_index < t->config->num_listeners && t->config->listeners[tl->conf_index].is_admin);
         h2o_accept(&tl->accept_ctx, sock);
     }
 }
@@ -146,6 +148,7 @@ static void *thread_main(void *arg)
     t->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(uintptr_t)t << 1) ^ (uint64_t)t->index;
     h2o_multithread_register_receiver(t->ctx.queue, &t->ctl, on_ctl);
     t->store = sg_store_open(&t->loop);
+    sg_intake_thread_init(t);
 
     t->num_listeners = sg_server.num_listen;
     t->listeners = calloc(t->num_listeners, sizeof(*t->listeners));
@@ -192,6 +195,7 @@ static void *thread_main(void *arg)
     sg_linger_close_all(&t->linger);
     sg_store_close(t->store);
     t->store = NULL;
+    sg_intake_thread_dispose();
     sg_loop_dispose(&t->loop);
     sg_config_release(t->config);
     t->config = NULL;
