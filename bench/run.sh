@@ -274,71 +274,140 @@ run_wrk() {
     WRK_PID=
 }
 
-# bench_target NAME PID URL [HEADER]: warm-up, then one measured run per
+# warm_up NAME URL [HEADER]: unmeasured load before a target's runs (with VERIFY_ARGS: every
+# response is checked by bench/verify.lua and the verdict kept in R_VERIFY[NAME]).
+warm_up() {
+    local name="$1" url="$2" hdr="${3:-}" wdur="$WARMUP"
+    if [ "${#VERIFY_ARGS[@]}" -gt 0 ] && [ "$wdur" -lt 2 ]; then wdur=2; fi
+    [ "$wdur" -gt 0 ] || return 0
+    local wargs=(-t2 -c16 -d"${wdur}s" --timeout 5s) wout=/dev/null wtail=()
+    [ -n "$hdr" ] && wargs+=(-H "$hdr")
+    if [ "${#VERIFY_ARGS[@]}" -gt 0 ]; then
+        wargs+=(-s "$BENCH_DIR/verify.lua")
+        wtail=(-- "${VERIFY_ARGS[@]}")
+        wout="$OUT_DIR/wrk-$name-warmup-verify.txt"
+    fi
+    timeout $((wdur + 30)) "${LOAD_CPU[@]}" "$WRK" "${wargs[@]}" "$url" "${wtail[@]}" >"$wout" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || true
+    WRK_PID=
+    if [ "${#VERIFY_ARGS[@]}" -gt 0 ]; then
+        R_VERIFY[$name]="$(sed -n 's/^verify: //p' "$wout" | head -n1)"
+        log "$name: warm-up check: ${R_VERIFY[$name]:-no verdict (see $wout)}"
+        [[ "${R_VERIFY[$name]}" =~ ^responses=[1-9][0-9]*\ non200=0\ unproxied=0\ wrongbody=0$ ]] ||
+            log "warning: $name: not every warm-up response was a proxied 200 with the sandbox (see $wout)"
+    fi
+}
+
+# measure_run NAME CONNS RUN URL HEADER PID...: one measured wrk run; sets MEASURED to "requests rps p50 p99 errors
+# cpu-us/req" with the CPU time of the PIDs (all threads) over the run. Not in a subshell: RUN_HOOK keeps state.
+MEASURED=""
+measure_run() {
+    local name="$1" c="$2" i="$3" url="$4" hdr="$5" f t0 t1 req rps p50 p99 err
+    shift 5
+    f="$OUT_DIR/wrk-$name-c$c-run$i.txt"
+    log "$name: $c connection(s), ${DURATION}s (run $i/$REPEAT)"
+    if [ -n "$RUN_HOOK" ]; then "$RUN_HOOK" before "$name" "$c" "$i"; fi
+    t0="$(cpu_ticks "$@")"
+    run_wrk "$f" "$c" "$url" "$hdr"
+    t1="$(cpu_ticks "$@")"
+    read -r req rps p50 p99 err < <(parse_wrk "$f")
+    [ "$req" -gt 0 ] || die "$name: wrk completed no requests (see $f)"
+    if [ -n "$RUN_HOOK" ]; then "$RUN_HOOK" after "$name" "$c" "$i" "$req"; fi
+    MEASURED="$req $rps $p50 $p99 $err $(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
+}
+
+# record_runs NAME CONNS RUNS PID...: the per-figure medians of RUNS (lines of measure_run; errors: total) into the
+# result arrays, with the memory of the PIDs now.
+record_runs() {
+    local name="$1" c="$2" runs="$3" req rps p50 p99 err cpu
+    shift 3
+    read -r req rps p50 p99 err cpu < <(printf '%s' "$runs" | awk '
+        { for (k = 1; k <= 6; k++) v[k, NR] = $k; e += $5 }
+        END {
+            for (k = 1; k <= 6; k++) {
+                for (i = 1; i <= NR; i++) a[i] = v[k, i]
+                for (i = 2; i <= NR; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+                m[k] = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+            }
+            printf "%d %.2f %.1f %.1f %d %.2f\n", m[1], m[2], m[3], m[4], e, m[6]
+        }')
+    R_REQ[$name,$c]="$req"
+    R_RPS[$name,$c]="$rps"
+    R_P50[$name,$c]="$p50"
+    R_P99[$name,$c]="$p99"
+    R_ERR[$name,$c]="$err"
+    R_CPU[$name,$c]="$cpu"
+    R_RSS[$name,$c]="$(mem_kb VmRSS "$@")"
+    R_HWM[$name,$c]="$(mem_kb VmHWM "$@")"
+    log "$name c=$c: $rps req/s, p50 ${p50}us, p99 ${p99}us, $cpu us CPU/req, errors $err"
+    [ "$err" -eq 0 ] || log "warning: $name c=$c: $err errors / non-2xx responses (see $OUT_DIR/wrk-$name-c$c-run*.txt)"
+}
+
+register_target() {
+    if [ "$GROUP" = main ]; then TARGETS+=("$1"); fi
+    GROUP_TARGETS[$GROUP]="${GROUP_TARGETS[$GROUP]:-}$1 "
+}
+
+# bench_target NAME PID URL [HEADER]: warm-up, then REPEAT measured runs per
 # connection count, with the CPU time and memory of PID and its children.
 bench_target() {
-    local name="$1" pid="$2" url="$3" hdr="${4:-}" c i procs t0 t1 f runs req rps p50 p99 err cpu
-    if [ "$GROUP" = main ]; then TARGETS+=("$name"); fi
-    GROUP_TARGETS[$GROUP]="${GROUP_TARGETS[$GROUP]:-}$name "
-    local wdur="$WARMUP"
-    if [ "${#VERIFY_ARGS[@]}" -gt 0 ] && [ "$wdur" -lt 2 ]; then wdur=2; fi
-    if [ "$wdur" -gt 0 ]; then
-        local wargs=(-t2 -c16 -d"${wdur}s" --timeout 5s) wout=/dev/null wtail=()
-        [ -n "$hdr" ] && wargs+=(-H "$hdr")
-        if [ "${#VERIFY_ARGS[@]}" -gt 0 ]; then
-            wargs+=(-s "$BENCH_DIR/verify.lua")
-            wtail=(-- "${VERIFY_ARGS[@]}")
-            wout="$OUT_DIR/wrk-$name-warmup-verify.txt"
-        fi
-        timeout $((wdur + 30)) "${LOAD_CPU[@]}" "$WRK" "${wargs[@]}" "$url" "${wtail[@]}" >"$wout" 2>&1 &
-        WRK_PID=$!
-        wait "$WRK_PID" || true
-        WRK_PID=
-        if [ "${#VERIFY_ARGS[@]}" -gt 0 ]; then
-            R_VERIFY[$name]="$(sed -n 's/^verify: //p' "$wout" | head -n1)"
-            log "$name: warm-up check: ${R_VERIFY[$name]:-no verdict (see $wout)}"
-            [[ "${R_VERIFY[$name]}" =~ ^responses=[1-9][0-9]*\ non200=0\ unproxied=0\ wrongbody=0$ ]] ||
-                log "warning: $name: not every warm-up response was a proxied 200 with the sandbox (see $wout)"
-        fi
-    fi
+    local name="$1" pid="$2" url="$3" hdr="${4:-}" c i procs runs
+    register_target "$name"
+    warm_up "$name" "$url" "$hdr"
     for c in "${CONNS[@]}"; do
         mapfile -t procs < <(tree "$pid")
         case "$name" in *direct) ;; *) place_proxy "$c" "${procs[@]}" ;; esac
         runs=""
         for i in $(seq "$REPEAT"); do
-            f="$OUT_DIR/wrk-$name-c$c-run$i.txt"
-            log "$name: $c connection(s), ${DURATION}s (run $i/$REPEAT)"
-            if [ -n "$RUN_HOOK" ]; then "$RUN_HOOK" before "$name" "$c" "$i"; fi
-            t0="$(cpu_ticks "${procs[@]}")"
-            run_wrk "$f" "$c" "$url" "$hdr"
-            t1="$(cpu_ticks "${procs[@]}")"
-            read -r req rps p50 p99 err < <(parse_wrk "$f")
-            [ "$req" -gt 0 ] || die "$name: wrk completed no requests (see $f)"
-            if [ -n "$RUN_HOOK" ]; then "$RUN_HOOK" after "$name" "$c" "$i" "$req"; fi
-            cpu="$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
-            runs+="$req $rps $p50 $p99 $err $cpu"$'\n'
+            measure_run "$name" "$c" "$i" "$url" "$hdr" "${procs[@]}"
+            runs+="$MEASURED"$'\n'
         done
-        # Per-figure median over the runs (errors: total).
-        read -r req rps p50 p99 err cpu < <(printf '%s' "$runs" | awk '
-            { for (k = 1; k <= 6; k++) v[k, NR] = $k; e += $5 }
-            END {
-                for (k = 1; k <= 6; k++) {
-                    for (i = 1; i <= NR; i++) a[i] = v[k, i]
-                    for (i = 2; i <= NR; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-                    m[k] = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-                }
-                printf "%d %.2f %.1f %.1f %d %.2f\n", m[1], m[2], m[3], m[4], e, m[6]
-            }')
-        R_REQ[$name,$c]="$req"
-        R_RPS[$name,$c]="$rps"
-        R_P50[$name,$c]="$p50"
-        R_P99[$name,$c]="$p99"
-        R_ERR[$name,$c]="$err"
-        R_CPU[$name,$c]="$cpu"
-        R_RSS[$name,$c]="$(mem_kb VmRSS "${procs[@]}")"
-        R_HWM[$name,$c]="$(mem_kb VmHWM "${procs[@]}")"
-        log "$name c=$c: $rps req/s, p50 ${p50}us, p99 ${p99}us, $cpu us CPU/req, errors $err"
-        [ "$err" -eq 0 ] || log "warning: $name c=$c: $err errors / non-2xx responses (see $OUT_DIR/wrk-$name-c$c-run*.txt)"
+        record_runs "$name" "$c" "$runs" "${procs[@]}"
+    done
+}
+
+# bench_ab NAME_A HEADER_A NAME_B HEADER_B PID URL: two ways of sending the same request to the same process,
+# measured in turn (A B, B A, A B, ...) so that the machine's drift hits both alike. Besides each target's medians,
+# R_AB[CONNS] holds "median min max" of the run-by-run CPU-per-request ratios A/B.
+declare -A R_AB
+ab_range() { # "M (min–max)" of R_AB[CONNS]
+    local m lo hi
+    read -r m lo hi <<<"${R_AB[$1]:-n/a n/a n/a}"
+    echo "$m ($lo–$hi)"
+}
+bench_ab() {
+    local na="$1" ha="$2" nb="$3" hb="$4" pid="$5" url="$6" c i procs ra rb la lb ratios
+    register_target "$na"
+    register_target "$nb"
+    warm_up "$na" "$url" "$ha"
+    warm_up "$nb" "$url" "$hb"
+    for c in "${CONNS[@]}"; do
+        mapfile -t procs < <(tree "$pid")
+        place_proxy "$c" "${procs[@]}"
+        ra="" rb="" ratios=""
+        for i in $(seq "$REPEAT"); do
+            if [ $((i % 2)) -eq 1 ]; then
+                measure_run "$na" "$c" "$i" "$url" "$ha" "${procs[@]}"
+                la="$MEASURED"
+                measure_run "$nb" "$c" "$i" "$url" "$hb" "${procs[@]}"
+                lb="$MEASURED"
+            else
+                measure_run "$nb" "$c" "$i" "$url" "$hb" "${procs[@]}"
+                lb="$MEASURED"
+                measure_run "$na" "$c" "$i" "$url" "$ha" "${procs[@]}"
+                la="$MEASURED"
+            fi
+            ra+="$la"$'\n'
+            rb+="$lb"$'\n'
+            ratios+="$(awk -v a="${la##* }" -v b="${lb##* }" 'BEGIN { if (b > 0) printf "%.4f", a / b }')"$'\n'
+        done
+        record_runs "$na" "$c" "$ra" "${procs[@]}"
+        record_runs "$nb" "$c" "$rb" "${procs[@]}"
+        R_AB[$c]="$(printf '%s' "$ratios" | sort -g | awk '{ v[NR] = $1 } END {
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')"
+        log "$na/$nb c=$c: CPU per request run by run, median min max: ${R_AB[$c]}"
     done
 }
 
@@ -572,8 +641,7 @@ run_port_tokens() {
     fi
     local saved=("${VERIFY_ARGS[@]}")
     VERIFY_ARGS=() # the port answer is the upstream's catch-all, not the sandbox JSON
-    bench_target tn-port-key "$pid" "$purl" "$T_HEADER"
-    bench_target tn-port-token "$pid" "$purl" "X-Sandgate-Token: $tok"
+    bench_ab tn-port-token "X-Sandgate-Token: $tok" tn-port-key "$T_HEADER" "$pid" "$purl"
     VERIFY_ARGS=("${saved[@]}")
     return 0
 }
@@ -912,6 +980,14 @@ tenancy_report() {
     echo "| Ratio | CPU per request (${C_HIGH} conns) | CPU per request (${C_LOW} conn) | Throughput (${C_HIGH} conns) |"
     echo "|---|---:|---:|---:|"
     echo "| tenancy/plain ((c)/(b)) | $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}") | $(fmt_ratio "${R_CPU[tn-tenancy,$C_LOW]:-}" "${R_CPU[tn-plain,$C_LOW]:-}") | $(fmt_ratio "${R_RPS[tn-tenancy,$C_HIGH]:-}" "${R_RPS[tn-plain,$C_HIGH]:-}") |"
+    if [ -n "${R_AB[$C_HIGH]:-}" ]; then
+        echo "| token/key ((d), medians of the targets) | $(fmt_ratio "${R_CPU[tn-port-token,$C_HIGH]:-}" "${R_CPU[tn-port-key,$C_HIGH]:-}") | $(fmt_ratio "${R_CPU[tn-port-token,$C_LOW]:-}" "${R_CPU[tn-port-key,$C_LOW]:-}") | $(fmt_ratio "${R_RPS[tn-port-token,$C_HIGH]:-}" "${R_RPS[tn-port-key,$C_HIGH]:-}") |"
+        echo
+        echo "(d) was measured in turn (token, key; key, token; ...), $REPEAT pairs per connection count, so that the"
+        echo "machine's drift hits both alike. CPU per request token/key, pair by pair: ${C_HIGH} connections median"
+        echo "$(ab_range "$C_HIGH"); ${C_LOW} connection median $(ab_range "$C_LOW"). Target: ≤ 1.05 (the printed line is the"
+        echo "median pair ratio at ${C_HIGH} connections)."
+    fi
     echo
     echo "| Latency added (µs) | p50 (${C_LOW} conn) | p99 (${C_LOW} conn) | p50 (${C_HIGH} conns) | p99 (${C_HIGH} conns) |"
     echo "|---|---:|---:|---:|---:|"
@@ -1049,7 +1125,7 @@ log "wrote $RESULTS"
 
 cat "$RESULTS" >&2
 echo "tenancy/plain cpu-per-request: $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
-echo "token/key cpu-per-request: $(fmt_ratio "${R_CPU[tn-port-token,$C_HIGH]:-}" "${R_CPU[tn-port-key,$C_HIGH]:-}")"
+echo "token/key cpu-per-request: $(if [ -n "${R_AB[$C_HIGH]:-}" ]; then echo "${R_AB[$C_HIGH]%% *}"; else echo n/a; fi)"
 headline="$(fmt_ratio "${R_CPU[sandgate,$C_HIGH]:-}" "${R_CPU[nginx,$C_HIGH]:-}")"
 echo "sandgate/nginx cpu-per-request: $headline"
 [ "$SANDGATE_STATUS" != failed ] && [ "$TEN_STATUS" != failed ]
