@@ -193,10 +193,126 @@ static void test_errors(void)
     }
 }
 
+/* ---- tenant policy and admission keys ---- */
+
+static int policy_seen[16];
+
+static void on_tenant_row(char **cells, size_t n, void *data)
+{
+    (void)data;
+    char names[4][128];
+    if (n < 3 || backticked(cells[0], names, 4) != 1 || strncmp(names[0], "policy.", 7) != 0)
+        return;
+    size_t num;
+    const sg_policy_field_t *fields = sg_tenant_policy_fields(&num), *f = NULL;
+    for (size_t i = 0; i != num; ++i)
+        if (strcmp(fields[i].name, names[0] + 7) == 0)
+            f = fields + i;
+    if (f == NULL) {
+        fprintf(stderr, "docs/CONFIG.md: %s is not in the policy table (gateway/tenant_policy.c)\n", names[0]);
+        CHECK(f != NULL);
+        return;
+    }
+    ++policy_seen[f - fields];
+    static const char *const type_words[] = {[SG_POLICY_PATTERNS] = "list of patterns",
+                                             [SG_POLICY_DURATION_S] = "duration",
+                                             [SG_POLICY_BOOL] = "boolean",
+                                             [SG_POLICY_CPU_MILLIS] = "CPU quantity",
+                                             [SG_POLICY_MEMORY_MB] = "memory quantity"};
+    const char *def = f->type == SG_POLICY_BOOL ? (f->def ? "`true`" : "`false`") : "none";
+    if (strstr(cells[1], type_words[f->type]) == NULL || strstr(cells[2], def) == NULL)
+        fprintf(stderr, "docs/CONFIG.md: %s should have type '%s' and default '%s' (gateway/tenant_policy.c)\n", names[0],
+                type_words[f->type], def);
+    CHECK(strstr(cells[1], type_words[f->type]) != NULL);
+    CHECK(strstr(cells[2], def) != NULL);
+}
+
+static int admission_seen[SG_ADM_NUM_KEYS];
+
+static void on_admission_row(char **cells, size_t n, void *data)
+{
+    (void)data;
+    char names[4][128];
+    size_t num_names = n >= 3 ? backticked(cells[0], names, 4) : 0;
+    sg_admission_t defaults = {0};
+    for (size_t i = 0; i != num_names; ++i) {
+        size_t key;
+        for (key = 0; key != SG_ADM_NUM_KEYS; ++key)
+            if (strcmp(sg_admission_key_name(key), names[i]) == 0)
+                break;
+        if (key == SG_ADM_NUM_KEYS) {
+            fprintf(stderr, "docs/CONFIG.md: admission key %s is not in gateway/admission_conf.c\n", names[i]);
+            CHECK(key != SG_ADM_NUM_KEYS);
+            continue;
+        }
+        ++admission_seen[key];
+        int64_t max, num = sg_admission_num(&defaults, key);
+        char want_type[64] = "", want_def[1024] = "";
+        switch (sg_admission_key_kind(key, &max)) {
+        case SG_ADM_KIND_BOOL:
+            snprintf(want_type, sizeof(want_type), "boolean");
+            snprintf(want_def, sizeof(want_def), "`%s`", num ? "true" : "false");
+            break;
+        case SG_ADM_KIND_UINT:
+            snprintf(want_type, sizeof(want_type), "integer 0–%lld", (long long)max);
+            snprintf(want_def, sizeof(want_def), "`%lld`", (long long)num);
+            break;
+        case SG_ADM_KIND_LIST: {
+            size_t len;
+            char *const *list = sg_admission_list(&defaults, key, &len, NULL);
+            snprintf(want_type, sizeof(want_type), "list");
+            for (size_t j = 0, off = 0; j != len && off < sizeof(want_def); ++j)
+                off += (size_t)snprintf(want_def + off, sizeof(want_def) - off, "%s`%s`", j != 0 ? ", " : "", list[j]);
+            if (len == 0)
+                snprintf(want_def, sizeof(want_def), "n"); /* "none" or "not set" */
+            break;
+        }
+        case SG_ADM_KIND_OTHER:
+            break;
+        }
+        if (strstr(cells[1], want_type) == NULL || strncmp(cells[2], want_def, strlen(want_def)) != 0)
+            fprintf(stderr, "docs/CONFIG.md: admission.%s should have type '%s' and default '%s' (gateway/admission_conf.c)\n",
+                    names[i], want_type, want_def);
+        CHECK(strstr(cells[1], want_type) != NULL);
+        CHECK(strncmp(cells[2], want_def, strlen(want_def)) == 0);
+    }
+}
+
+static void test_tenant_keys(void)
+{
+    char *config = slurp("docs/CONFIG.md");
+    CHECK(config != NULL);
+    if (config == NULL)
+        return;
+    char *admission = strstr(config, "### `tenants[].admission`");
+    CHECK(admission != NULL);
+    if (admission == NULL)
+        goto Exit;
+    admission[-1] = '\0'; /* the tenant table ends where the admission section starts */
+    each_row(strstr(config, "## `tenants[]`"), "| key | type | default | reload | meaning |", on_tenant_row, NULL);
+    each_row(admission, "| key | type | default | checks (refusal code) |", on_admission_row, NULL);
+    size_t num;
+    const sg_policy_field_t *fields = sg_tenant_policy_fields(&num);
+    CHECK(num <= sizeof(policy_seen) / sizeof(policy_seen[0]));
+    for (size_t i = 0; i != num; ++i) {
+        if (policy_seen[i] != 1)
+            fprintf(stderr, "docs/CONFIG.md: policy.%s has %d rows, not 1\n", fields[i].name, policy_seen[i]);
+        CHECK_INT(policy_seen[i], 1);
+    }
+    for (size_t k = 0; k != SG_ADM_NUM_KEYS; ++k) {
+        if (admission_seen[k] != 1)
+            fprintf(stderr, "docs/CONFIG.md: admission.%s has %d rows, not 1\n", sg_admission_key_name(k), admission_seen[k]);
+        CHECK_INT(admission_seen[k], 1);
+    }
+Exit:
+    free(config);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
         srcdir = argv[1];
     test_errors();
+    test_tenant_keys();
     return TEST_DONE();
 }
