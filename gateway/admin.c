@@ -20,13 +20,13 @@ static int authenticate(sg_request_t *r)
             key = h2o_iovec_init(v.base + 7, v.len - 7);
     }
     if (key.base == NULL || key.len == 0) {
-        sg_request_error(r, 401, "MISSING_API_KEY", "the admin API needs the admin key (Authorization: Bearer KEY)");
+        sg_request_fail(r, SG_ERR_MISSING_API_KEY, "the admin API needs the admin key (Authorization: Bearer KEY)");
         return 0;
     }
     unsigned char hash[SG_KEYHASH_LEN];
     sg_keyhash_compute(key.base, key.len, hash);
     if (!r->config->has_admin || !sg_keyhash_equal(hash, r->config->admin_key_hash)) {
-        sg_request_error(r, 401, "INVALID_API_KEY", "invalid admin key");
+        sg_request_fail(r, SG_ERR_INVALID_API_KEY, "invalid admin key");
         return 0;
     }
     return 1;
@@ -95,7 +95,7 @@ void sg_admin_handle(sg_request_t *r)
     if (!authenticate(r))
         return;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
-        sg_request_error(r, 405, "GATEWAY::METHOD_NOT_ALLOWED", "the admin API only supports GET here");
+        sg_request_fail(r, SG_ERR_METHOD_NOT_ALLOWED, "the admin API only supports GET here");
         return;
     }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
@@ -103,6 +103,6 @@ void sg_admin_handle(sg_request_t *r)
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/admin/v1/backends"))) {
         backends(r);
     } else {
-        sg_request_error(r, 404, "GATEWAY::ROUTE_NOT_FOUND", "no admin route matches this path");
+        sg_request_fail(r, SG_ERR_ROUTE_NOT_FOUND, "no admin route matches this path");
     }
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "admission.h"
+#include "errors.h"
 #include "tenant.h"
 
 typedef struct st_ctx_t {
@@ -18,15 +19,15 @@ typedef struct st_ctx_t {
     size_t msglen;
 } ctx_t;
 
-static int refuse(ctx_t *c, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int refuse(ctx_t *c, const char *code, const char *fmt, ...)
+static int refuse(ctx_t *c, sg_error_t e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(ctx_t *c, sg_error_t e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->msg, c->msglen, fmt, ap);
     va_end(ap);
-    *c->code = code;
-    return 403;
+    *c->code = sg_errors[e].code;
+    return sg_errors[e].status;
 }
 
 static int malformed(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -36,8 +37,8 @@ static int malformed(ctx_t *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->msg, c->msglen, fmt, ap);
     va_end(ap);
-    *c->code = "GATEWAY::INVALID_REQUEST";
-    return 400;
+    *c->code = sg_errors[SG_ERR_INVALID_REQUEST].code;
+    return sg_errors[SG_ERR_INVALID_REQUEST].status;
 }
 
 /* the effective list of KEY joined with ", " for messages ("none" when empty) */
@@ -106,7 +107,7 @@ static int check_fields(ctx_t *c, json_t *obj, const char *const *known, const c
             if (strcmp(known[i], k) == 0)
                 break;
         if (known[i] == NULL)
-            return refuse(c, "GATEWAY::ADMISSION_UNKNOWN_FIELD",
+            return refuse(c, SG_ERR_ADMISSION_UNKNOWN_FIELD,
                           "%s has the field '%.100s', which the gateway does not know (admission.unknown_fields of tenant %s: "
                           "reject)",
                           where, k, c->tenant);
@@ -128,7 +129,7 @@ static int check_network(ctx_t *c, json_t *np, int explicit)
         return st;
     json_t *def = json_object_get(np, "defaultAction"), *egress = json_object_get(np, "egress");
     if (def == NULL && explicit && !allow_all)
-        return refuse(c, "GATEWAY::ADMISSION_NETWORK_POLICY",
+        return refuse(c, SG_ERR_ADMISSION_NETWORK_POLICY,
                       "a network policy update must give defaultAction: an empty policy means allow-all, which tenant %s may "
                       "not set (admission.network_allow_all)",
                       c->tenant);
@@ -136,7 +137,7 @@ static int check_network(ctx_t *c, json_t *np, int explicit)
     if (def != NULL && (action == NULL || (strcmp(action, "allow") != 0 && strcmp(action, "deny") != 0)))
         return malformed(c, "networkPolicy.defaultAction must be allow or deny");
     if (action != NULL && strcmp(action, "allow") == 0 && !allow_all)
-        return refuse(c, "GATEWAY::ADMISSION_NETWORK_POLICY",
+        return refuse(c, SG_ERR_ADMISSION_NETWORK_POLICY,
                       "networkPolicy.defaultAction 'allow' is not allowed for tenant %s (admission.network_allow_all)", c->tenant);
     if (egress == NULL)
         return 0;
@@ -165,7 +166,7 @@ static int check_network(ctx_t *c, json_t *np, int explicit)
             if (sg_admission_egress_covers(allowed[j], target))
                 break;
         if (j == n)
-            return refuse(c, "GATEWAY::ADMISSION_NETWORK_POLICY",
+            return refuse(c, SG_ERR_ADMISSION_NETWORK_POLICY,
                           "%s allows '%.200s', outside the egress allowlist of tenant %s (admission.egress_allow: %s)", where,
                           target, c->tenant, describe(c->adm, SG_ADM_EGRESS_ALLOW, list, sizeof(list)));
     }
@@ -200,11 +201,11 @@ static int check_host(ctx_t *c, json_t *vol, json_t *host, const char *where)
     if (path == NULL)
         return malformed(c, "%s.path must be a string", w);
     if (sg_admission_has_dotdot(path))
-        return refuse(c, "GATEWAY::ADMISSION_VOLUME_PATH", "%s.path '%.200s' has a '..' segment (tenant %s)", w, path, c->tenant);
+        return refuse(c, SG_ERR_ADMISSION_VOLUME_PATH, "%s.path '%.200s' has a '..' segment (tenant %s)", w, path, c->tenant);
     size_t n;
     char *const *prefixes = sg_admission_list(c->adm, SG_ADM_HOST_PATH_PREFIXES, &n, NULL);
     if (n == 0)
-        return refuse(c, "GATEWAY::ADMISSION_HOST_VOLUME",
+        return refuse(c, SG_ERR_ADMISSION_HOST_VOLUME,
                       "%s.path '%.200s': host mounts are not allowed for tenant %s (admission.host_path_prefixes: none)", w, path,
                       c->tenant);
     size_t i;
@@ -216,7 +217,7 @@ static int check_host(ctx_t *c, json_t *vol, json_t *host, const char *where)
             break;
     }
     if (i == n)
-        return refuse(c, "GATEWAY::ADMISSION_HOST_VOLUME",
+        return refuse(c, SG_ERR_ADMISSION_HOST_VOLUME,
                       "%s.path '%.200s' is not under a host path prefix allowed for tenant %s (admission.host_path_prefixes: %s)",
                       w, path, c->tenant, describe(c->adm, SG_ADM_HOST_PATH_PREFIXES, list, sizeof(list)));
     if (sg_admission_num(c->adm, SG_ADM_HOST_READ_ONLY))
@@ -241,7 +242,7 @@ static int check_pvc(ctx_t *c, json_t *pvc, const char *where)
     size_t n;
     char *const *patterns = sg_admission_list(c->adm, SG_ADM_PVC_CLAIMS, &n, NULL);
     if (!in_list(patterns, n, claim, 1))
-        return refuse(c, "GATEWAY::ADMISSION_PVC_VOLUME",
+        return refuse(c, SG_ERR_ADMISSION_PVC_VOLUME,
                       "%s.claimName '%.200s' is not a claim tenant %s may mount (admission.pvc_claims: %s)", w, claim, c->tenant,
                       describe(c->adm, SG_ADM_PVC_CLAIMS, list, sizeof(list)));
     return 0;
@@ -263,12 +264,12 @@ static int check_ossfs(ctx_t *c, json_t *oss, const char *where)
     size_t n;
     char *const *patterns = sg_admission_list(c->adm, SG_ADM_OSSFS_BUCKETS, &n, NULL);
     if (!in_list(patterns, n, bucket, 1))
-        return refuse(c, "GATEWAY::ADMISSION_OSSFS_VOLUME",
+        return refuse(c, SG_ERR_ADMISSION_OSSFS_VOLUME,
                       "%s.bucket '%.200s' is not a bucket tenant %s may mount (admission.ossfs_buckets: %s)", w, bucket, c->tenant,
                       describe(c->adm, SG_ADM_OSSFS_BUCKETS, list, sizeof(list)));
     json_t *options = json_object_get(oss, "options");
     if (!absent(options) && (!json_is_array(options) || json_array_size(options) != 0))
-        return refuse(c, "GATEWAY::ADMISSION_OSSFS_VOLUME",
+        return refuse(c, SG_ERR_ADMISSION_OSSFS_VOLUME,
                       "%s.options: mount options run on the backend host and are not admitted (tenant %s)", w, c->tenant);
     return 0;
 }
@@ -285,7 +286,7 @@ static int check_volumes(ctx_t *c, json_t *body)
         return malformed(c, "volumes must be a list");
     int64_t max = sg_admission_num(c->adm, SG_ADM_MAX_VOLUMES);
     if ((int64_t)json_array_size(vols) > max)
-        return refuse(c, "GATEWAY::ADMISSION_VOLUME_COUNT", "%zu volumes exceed the admission.max_volumes of tenant %s (%lld)",
+        return refuse(c, SG_ERR_ADMISSION_VOLUME_COUNT, "%zu volumes exceed the admission.max_volumes of tenant %s (%lld)",
                       json_array_size(vols), c->tenant, (long long)max);
     json_array_foreach(vols, i, vol)
     {
@@ -304,11 +305,11 @@ static int check_volumes(ctx_t *c, json_t *body)
             if (s == NULL)
                 return malformed(c, "%s.%s must be a string", where, paths[p]);
             if (sg_admission_has_dotdot(s))
-                return refuse(c, "GATEWAY::ADMISSION_VOLUME_PATH", "%s.%s '%.200s' has a '..' segment (tenant %s)", where, paths[p],
-                              s, c->tenant);
+                return refuse(c, SG_ERR_ADMISSION_VOLUME_PATH, "%s.%s '%.200s' has a '..' segment (tenant %s)", where, paths[p], s,
+                              c->tenant);
             /* an absolute subPath replaces the base path in a path join (Python's os.path.join) */
             if (p == 1 && (s[0] == '/' || s[0] == '\\' || (s[0] != '\0' && s[1] == ':')))
-                return refuse(c, "GATEWAY::ADMISSION_VOLUME_PATH", "%s.subPath '%.200s' must be relative (tenant %s)", where, s,
+                return refuse(c, SG_ERR_ADMISSION_VOLUME_PATH, "%s.subPath '%.200s' must be relative (tenant %s)", where, s,
                               c->tenant);
         }
         json_t *host = json_object_get(vol, "host"), *pvc = json_object_get(vol, "pvc"), *oss = json_object_get(vol, "ossfs");
@@ -350,8 +351,8 @@ static int check_resources(ctx_t *c, json_t *body, const char *field, uint64_t m
                 return malformed(c, "%s.%s must be a quantity like \"%s\"", field, k, cpu ? "500m" : "512Mi");
             /* resourceLimits cpu/memory are checked (with their own codes) by sg_tenant_check_create */
             if (strcmp(field, "resourceRequests") == 0 && (cpu ? max_cpu : max_mem) != 0 && q > (cpu ? max_cpu : max_mem))
-                return refuse(c, "GATEWAY::ADMISSION_RESOURCE", "%s.%s '%.60s' exceeds the per-sandbox max_%s of tenant %s", field,
-                              k, s, cpu ? "cpu" : "memory", c->tenant);
+                return refuse(c, SG_ERR_ADMISSION_RESOURCE, "%s.%s '%.60s' exceeds the per-sandbox max_%s of tenant %s", field, k,
+                              s, cpu ? "cpu" : "memory", c->tenant);
             continue;
         }
         size_t i;
@@ -359,16 +360,15 @@ static int check_resources(ctx_t *c, json_t *body, const char *field, uint64_t m
             if (strcmp(c->adm->resources[i].name, k) == 0)
                 break;
         if (i == c->adm->num_resources)
-            return refuse(c, "GATEWAY::ADMISSION_RESOURCE",
+            return refuse(c, SG_ERR_ADMISSION_RESOURCE,
                           "%s '%.100s' is not a resource tenant %s may ask for (no admission.max_resources entry)", field, k,
                           c->tenant);
         double d;
         if (sg_admission_parse_quantity(s, &d) != 0)
             return malformed(c, "%s.%.100s must be a quantity like \"1\" or \"10Gi\"", field, k);
         if (d > c->adm->resources[i].max)
-            return refuse(c, "GATEWAY::ADMISSION_RESOURCE",
-                          "%s '%.100s' = '%.60s' exceeds admission.max_resources of tenant %s (%g)", field, k, s, c->tenant,
-                          c->adm->resources[i].max);
+            return refuse(c, SG_ERR_ADMISSION_RESOURCE, "%s '%.100s' = '%.60s' exceeds admission.max_resources of tenant %s (%g)",
+                          field, k, s, c->tenant, c->adm->resources[i].max);
     }
     return 0;
 }
@@ -392,10 +392,10 @@ static int check_env(ctx_t *c, json_t *body)
             return malformed(c, "env.%.100s must be a string", k);
         for (size_t i = 0; i != ndeny; ++i)
             if (fnmatch(deny[i], k, 0) == 0)
-                return refuse(c, "GATEWAY::ADMISSION_ENV", "env '%.100s' is denied for tenant %s (admission.env_deny pattern '%s')",
-                              k, c->tenant, deny[i]);
+                return refuse(c, SG_ERR_ADMISSION_ENV, "env '%.100s' is denied for tenant %s (admission.env_deny pattern '%s')", k,
+                              c->tenant, deny[i]);
         if (allow_set && !in_list(allow, nallow, k, 1))
-            return refuse(c, "GATEWAY::ADMISSION_ENV", "env '%.100s' is not allowed for tenant %s (admission.env_allow: %s)", k,
+            return refuse(c, SG_ERR_ADMISSION_ENV, "env '%.100s' is not allowed for tenant %s (admission.env_allow: %s)", k,
                           c->tenant, describe(c->adm, SG_ADM_ENV_ALLOW, list, sizeof(list)));
     }
     return 0;
@@ -426,7 +426,7 @@ static int check_entrypoint(ctx_t *c, json_t *body)
         return 0;
     /* compared as words joined by one space: an argument holding a space could fake another command */
     if (spaced || len >= sizeof(joined) || !in_list(allowed, n, joined, 0))
-        return refuse(c, "GATEWAY::ADMISSION_ENTRYPOINT",
+        return refuse(c, SG_ERR_ADMISSION_ENTRYPOINT,
                       "entrypoint '%.200s' is not allowed for tenant %s (admission.entrypoints: %s)", joined, c->tenant,
                       describe(c->adm, SG_ADM_ENTRYPOINTS, list, sizeof(list)));
     return 0;
@@ -454,7 +454,7 @@ static int check_platform(ctx_t *c, json_t *body)
         size_t n;
         char *const *allowed = sg_admission_list(c->adm, keys[i], &n, NULL);
         if (!in_list(allowed, n, json_string_value(v), 0))
-            return refuse(c, "GATEWAY::ADMISSION_PLATFORM", "platform.%s '%.100s' is not allowed for tenant %s (admission.%s: %s)",
+            return refuse(c, SG_ERR_ADMISSION_PLATFORM, "platform.%s '%.100s' is not allowed for tenant %s (admission.%s: %s)",
                           known[i], json_string_value(v), c->tenant, sg_admission_key_name(keys[i]),
                           describe(c->adm, keys[i], list, sizeof(list)));
     }
@@ -475,7 +475,7 @@ static int check_extensions(ctx_t *c, json_t *body)
     json_object_foreach(ext, k, v)
     {
         if (!in_list(allowed, n, k, 0))
-            return refuse(c, "GATEWAY::ADMISSION_EXTENSIONS",
+            return refuse(c, SG_ERR_ADMISSION_EXTENSIONS,
                           "extensions key '%.100s' is not allowed for tenant %s (admission.extension_keys: %s)", k, c->tenant,
                           describe(c->adm, SG_ADM_EXTENSION_KEYS, list, sizeof(list)));
         if (!json_is_string(v))
@@ -495,7 +495,7 @@ static int check_metadata_object(ctx_t *c, json_t *md, int allow_null, const cha
             return malformed(c, "%s.%.100s must be a string%s", what, k, allow_null ? " or null" : "");
     }
     if (max != 0 && (int64_t)json_object_size(md) > max)
-        return refuse(c, "GATEWAY::ADMISSION_METADATA",
+        return refuse(c, SG_ERR_ADMISSION_METADATA,
                       "%s has %zu keys, more than the admission.max_metadata_keys of tenant %s (%lld)", what, json_object_size(md),
                       c->tenant, (long long)max);
     return 0;
@@ -520,7 +520,7 @@ int sg_admission_check_create(const sg_admission_t *adm, const char *tenant_id, 
         if ((st = check_fields(&c, image, image_known, "image")) != 0)
             return st;
         if (!absent(json_object_get(image, "auth")) && !sg_admission_num(adm, SG_ADM_IMAGE_AUTH))
-            return refuse(&c, "GATEWAY::ADMISSION_IMAGE_AUTH",
+            return refuse(&c, SG_ERR_ADMISSION_IMAGE_AUTH,
                           "image.auth (registry credentials) is not allowed for tenant %s (admission.allow_image_auth)", tenant_id);
     }
     json_t *proxy = json_object_get(body, "credentialProxy");
@@ -533,7 +533,7 @@ int sg_admission_check_create(const sg_admission_t *adm, const char *tenant_id, 
         if (!absent(enabled) && !json_is_boolean(enabled))
             return malformed(&c, "credentialProxy.enabled must be true or false");
         if (json_is_true(enabled) && !sg_admission_num(adm, SG_ADM_CREDENTIAL_PROXY))
-            return refuse(&c, "GATEWAY::ADMISSION_CREDENTIAL_PROXY",
+            return refuse(&c, SG_ERR_ADMISSION_CREDENTIAL_PROXY,
                           "credentialProxy.enabled true is not allowed for tenant %s (admission.allow_credential_proxy)",
                           tenant_id);
     }

@@ -69,6 +69,9 @@ typedef struct st_sg_admission_t {
 
 /* name of a key as written in the config ("host_path_prefixes") */
 const char *sg_admission_key_name(sg_admission_key_t key);
+/* the kind of a key's value (docs checks); *max: the upper bound of an integer key */
+typedef enum en_sg_admission_kind_t { SG_ADM_KIND_BOOL, SG_ADM_KIND_UINT, SG_ADM_KIND_LIST, SG_ADM_KIND_OTHER } sg_admission_kind_t;
+sg_admission_kind_t sg_admission_key_kind(sg_admission_key_t key, int64_t *max);
 /*
  * Sets the key NAME from a JSON value. untyped: scalars come as strings (YAML),
  * so "true"/"false" and digits are accepted for booleans and integers.

@@ -61,6 +61,24 @@ const char *sg_admission_key_name(sg_admission_key_t key)
     return key < SG_ADM_NUM_KEYS ? table[key].name : "?";
 }
 
+sg_admission_kind_t sg_admission_key_kind(sg_admission_key_t key, int64_t *max)
+{
+    *max = table[key].max;
+    switch (table[key].type) {
+    case T_BOOL:
+        return SG_ADM_KIND_BOOL;
+    case T_UINT:
+        return SG_ADM_KIND_UINT;
+    case T_PATHS:
+    case T_PATTERNS:
+    case T_EGRESS:
+    case T_NAMES:
+        return SG_ADM_KIND_LIST;
+    default:
+        return SG_ADM_KIND_OTHER;
+    }
+}
+
 int64_t sg_admission_num(const sg_admission_t *adm, sg_admission_key_t key)
 {
     return (adm->set & (1u << key)) != 0 ? adm->num[key] : table[key].num;

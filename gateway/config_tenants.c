@@ -57,28 +57,6 @@ static void parse_keys(sg_yaml_t *y, yaml_node_t *seq, sg_tenant_t *t)
     }
 }
 
-static void parse_policy(sg_yaml_t *y, yaml_node_t *node, sg_tenant_policy_t *p)
-{
-    const char *cpu = NULL, *mem = NULL;
-    uint64_t timeout_ms = 0;
-    p->allow_manual_cleanup = 0;
-    if (node == NULL)
-        return;
-    if (!sg_yaml_is_map(node)) {
-        sg_yaml_error(y, node, "policy must be a mapping");
-        return;
-    }
-    p->allowed_images = parse_string_list(y, sg_yaml_get(y, node, "allowed_images"), "allowed_images", &p->num_allowed_images);
-    if (sg_yaml_duration_ms(y, node, "max_timeout", &timeout_ms) == 1)
-        p->max_timeout_s = timeout_ms / 1000;
-    sg_yaml_bool(y, node, "allow_manual_cleanup", &p->allow_manual_cleanup);
-    if (sg_yaml_str(y, node, "max_cpu", &cpu) == 1 && sg_parse_cpu_millis(cpu, &p->max_cpu_millis) != 0)
-        sg_yaml_error(y, sg_yaml_get(y, node, "max_cpu"), "max_cpu must be a quantity like \"500m\" or \"2\"");
-    if (sg_yaml_str(y, node, "max_memory", &mem) == 1 && sg_parse_memory_mb(mem, &p->max_memory_mb) != 0)
-        sg_yaml_error(y, sg_yaml_get(y, node, "max_memory"), "max_memory must be a quantity like \"512Mi\" or \"4Gi\"");
-    sg_yaml_check_unknown(y, node, "policy");
-}
-
 /* a YAML value as JSON: scalars become strings (typed by sg_admission_set in untyped mode) */
 static json_t *yaml_to_json(sg_yaml_t *y, yaml_node_t *n)
 {
@@ -97,6 +75,31 @@ static json_t *yaml_to_json(sg_yaml_t *y, yaml_node_t *n)
         if (sg_yaml_scalar(k) != NULL)
             json_object_set_new(o, sg_yaml_scalar(k), yaml_to_json(y, v));
     return o;
+}
+
+/* the `policy:` sub-section of a tenant, through the table of tenant_policy.c */
+static void parse_policy(sg_yaml_t *y, yaml_node_t *node, sg_tenant_policy_t *p)
+{
+    char err[256];
+    size_t it = 0;
+    yaml_node_t *k, *v;
+    if (node == NULL)
+        return;
+    if (!sg_yaml_is_map(node)) {
+        sg_yaml_error(y, node, "policy must be a mapping");
+        return;
+    }
+    while (sg_yaml_map_next(y, node, &it, &k, &v)) {
+        const char *name = sg_yaml_scalar(k) != NULL ? sg_yaml_scalar(k) : "";
+        json_t *value = yaml_to_json(y, v);
+        int rc = sg_tenant_policy_set(p, name, value, 1, err, sizeof(err));
+        json_decref(value);
+        if (rc == -2)
+            sg_yaml_error(y, k, "unknown key '%s' in policy", name);
+        else if (rc != 0)
+            sg_yaml_error(y, v, "policy.%s", err);
+    }
+    sg_yaml_check_unknown(y, node, "policy"); /* duplicate keys */
 }
 
 /* the `admission:` sub-section of a tenant, through the table of admission_conf.c */

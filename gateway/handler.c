@@ -24,7 +24,7 @@ static void proxy_to_backend(sg_request_t *r, h2o_iovec_t path)
 {
     sg_backend_conf_t *be = sg_backend_pick(r->config, sg_thread_random(r->thread));
     if (be == NULL) {
-        sg_request_error(r, 503, "GATEWAY::NO_HEALTHY_BACKEND", "no healthy backend is available");
+        sg_request_fail(r, SG_ERR_NO_HEALTHY_BACKEND, NULL);
         return;
     }
     sg_proxy_to_backend(r, be, path, NULL);
@@ -39,11 +39,11 @@ void sg_handler_dispatch(sg_request_t *r)
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
             !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
-            sg_request_error(r, 405, "GATEWAY::METHOD_NOT_ALLOWED", "/health answers GET and HEAD only");
+            sg_request_fail(r, SG_ERR_METHOD_NOT_ALLOWED, "/health answers GET and HEAD only");
             return;
         }
         if (r->thread->shutting_down) {
-            sg_request_error(r, 503, "GATEWAY::SHUTTING_DOWN", "the gateway is shutting down");
+            sg_request_fail(r, SG_ERR_SHUTTING_DOWN, NULL);
             return;
         }
         sg_request_json(r, 200, body, sizeof(body) - 1);
@@ -64,7 +64,7 @@ void sg_handler_dispatch(sg_request_t *r)
         }
         if (r->route.sandbox_id == NULL || !sg_router_valid_id(r->route.sandbox_id, r->route.sandbox_id_len) ||
             r->route.port == 0) {
-            sg_request_error(r, 404, "GATEWAY::ROUTE_NOT_FOUND", "malformed sandbox port path");
+            sg_request_fail(r, SG_ERR_ROUTE_NOT_FOUND, "malformed sandbox port path");
             return;
         }
         r->sandbox_id = h2o_iovec_init(r->route.sandbox_id, r->route.sandbox_id_len);
@@ -84,7 +84,7 @@ void sg_handler_dispatch(sg_request_t *r)
         sg_admin_handle(r);
         return;
     default:
-        sg_request_error(r, 404, "GATEWAY::ROUTE_NOT_FOUND", "no route matches this path");
+        sg_request_fail(r, SG_ERR_ROUTE_NOT_FOUND, NULL);
         return;
     }
 }
@@ -111,7 +111,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     for (size_t i = 0; i != req->headers.size; ++i)
         head_size += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (head_size > r->config->limits.max_header_size) {
-        sg_request_error(r, 431, "GATEWAY::HEADERS_TOO_LARGE", "request headers exceed limits.max_header_size");
+        sg_request_fail(r, SG_ERR_HEADERS_TOO_LARGE, NULL);
         return 0;
     }
     sg_pipeline_run(r);
@@ -221,48 +221,15 @@ static void on_setup_json_errors(h2o_filter_t *self, h2o_req_t *req, h2o_ostream
 
 void sg_errors_for_status(int status, const char **code, const char **message)
 {
-    switch (status) {
-    case 400:
-        *code = "GATEWAY::BAD_REQUEST";
-        *message = "malformed request";
-        return;
-    case 403:
-        *code = "GATEWAY::FORBIDDEN";
-        *message = "forbidden";
-        return;
-    case 404:
-        *code = "GATEWAY::ROUTE_NOT_FOUND";
-        *message = "no route matches this path";
-        return;
-    case 405:
-        *code = "GATEWAY::METHOD_NOT_ALLOWED";
-        *message = "method not allowed";
-        return;
-    case 413:
-        *code = "GATEWAY::PAYLOAD_TOO_LARGE";
-        *message = "request body exceeds limits.max_request_body";
-        return;
-    case 416:
-        *code = "GATEWAY::RANGE_NOT_SATISFIABLE";
-        *message = "range not satisfiable";
-        return;
-    case 417:
-        *code = "GATEWAY::EXPECTATION_FAILED";
-        *message = "expectation failed";
-        return;
-    case 502:
-        *code = "GATEWAY::BAD_GATEWAY";
-        *message = "bad gateway";
-        return;
-    case 503:
-        *code = "GATEWAY::UNAVAILABLE";
-        *message = "service unavailable";
-        return;
-    default:
-        *code = "GATEWAY::INTERNAL_ERROR";
-        *message = "internal error";
-        return;
-    }
+    static const sg_error_t by_status[] = {SG_ERR_BAD_REQUEST,        SG_ERR_FORBIDDEN,         SG_ERR_ROUTE_NOT_FOUND,
+                                           SG_ERR_METHOD_NOT_ALLOWED, SG_ERR_PAYLOAD_TOO_LARGE, SG_ERR_RANGE_NOT_SATISFIABLE,
+                                           SG_ERR_EXPECTATION_FAILED, SG_ERR_BAD_GATEWAY,       SG_ERR_UNAVAILABLE};
+    sg_error_t e = SG_ERR_INTERNAL_ERROR;
+    for (size_t i = 0; i != sizeof(by_status) / sizeof(by_status[0]); ++i)
+        if (sg_errors[by_status[i]].status == status)
+            e = by_status[i];
+    *code = sg_errors[e].code;
+    *message = sg_errors[e].message;
 }
 
 static void setup_pathconf(h2o_pathconf_t *pathconf, int is_admin, int with_handler)

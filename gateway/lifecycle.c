@@ -34,26 +34,26 @@ void sg_lifecycle_sandbox_not_found(sg_request_t *r, const char *id)
 {
     char msg[SG_STORE_ID_MAX + 64];
     snprintf(msg, sizeof(msg), "Sandbox %s not found.", id);
-    sg_request_error(r, 404, "GATEWAY::SANDBOX_NOT_FOUND", msg);
+    sg_request_fail(r, SG_ERR_SANDBOX_NOT_FOUND, msg);
 }
 
 void sg_lifecycle_snapshot_not_found(sg_request_t *r, const char *id)
 {
     char msg[SG_STORE_ID_MAX + 64];
     snprintf(msg, sizeof(msg), "Snapshot %s not found.", id);
-    sg_request_error(r, 404, "GATEWAY::SNAPSHOT_NOT_FOUND", msg);
+    sg_request_fail(r, SG_ERR_SNAPSHOT_NOT_FOUND, msg);
 }
 
 void sg_lifecycle_backend_error(sg_request_t *r, const char *err)
 {
     if (err == sg_pool_err_busy)
-        sg_request_error(r, 503, "GATEWAY::UPSTREAM_BUSY", "all connections to the backend are in use; retry later");
+        sg_request_fail(r, SG_ERR_UPSTREAM_BUSY, "all connections to the backend are in use; retry later");
     else if (sg_httpclient_err_is_timeout(err))
-        sg_request_error(r, 504, "GATEWAY::UPSTREAM_TIMEOUT", err);
+        sg_request_fail(r, SG_ERR_UPSTREAM_TIMEOUT, err);
     else if (err == sg_backend_call_err_too_large || err == sg_httpclient_err_protocol || err == sg_httpclient_err_closed)
-        sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", err);
+        sg_request_fail(r, SG_ERR_BAD_GATEWAY, err);
     else
-        sg_request_error(r, 502, "GATEWAY::UPSTREAM_CONNECT_FAILED", "cannot connect to the backend");
+        sg_request_fail(r, SG_ERR_UPSTREAM_CONNECT_FAILED, "cannot connect to the backend");
 }
 
 void sg_lifecycle_send_backend_response(sg_request_t *r, int status, h2o_iovec_t body)
@@ -74,7 +74,7 @@ void sg_lifecycle_send_backend_response(sg_request_t *r, int status, h2o_iovec_t
 
 static void store_error(sg_request_t *r)
 {
-    sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "the state store is unavailable; retry later");
+    sg_request_fail(r, SG_ERR_STORE_UNAVAILABLE, NULL);
 }
 
 sg_backend_conf_t *sg_lifecycle_owner_backend(sg_request_t *r, const char *err, const char *tenant, const char *backend,
@@ -82,8 +82,8 @@ sg_backend_conf_t *sg_lifecycle_owner_backend(sg_request_t *r, const char *err, 
 {
     sg_backend_conf_t *be;
     if (err == sg_ownership_err_busy) {
-        sg_request_error(r, 429, "GATEWAY::TOO_MANY_PROBES",
-                         "too many concurrent look-ups of ids this gateway does not know for this tenant; retry later");
+        sg_request_fail(r, SG_ERR_TOO_MANY_PROBES,
+                        "too many concurrent look-ups of ids this gateway does not know for this tenant; retry later");
         return NULL;
     }
     if (err != NULL) {
@@ -98,9 +98,9 @@ sg_backend_conf_t *sg_lifecycle_owner_backend(sg_request_t *r, const char *err, 
         return NULL;
     }
     if ((be = sg_config_find_backend(r->config, backend)) == NULL || !sg_backend_is_up(be->rt)) {
-        sg_request_error(r, 503, "GATEWAY::BACKEND_UNAVAILABLE",
-                         is_snapshot ? "the backend holding this snapshot is unavailable; retry later"
-                                     : "the backend holding this sandbox is unavailable; retry later");
+        sg_request_fail(r, SG_ERR_BACKEND_UNAVAILABLE,
+                        is_snapshot ? "the backend holding this snapshot is unavailable; retry later"
+                                    : "the backend holding this sandbox is unavailable; retry later");
         return NULL;
     }
     return be;
@@ -150,11 +150,11 @@ static json_t *parse_body(sg_request_t *r, int required)
     h2o_req_t *req = r->req;
     if (req->entity.base == NULL || req->entity.len == 0) {
         if (required)
-            sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", "a JSON request body is required");
+            sg_request_fail(r, SG_ERR_INVALID_REQUEST, "a JSON request body is required");
         return NULL;
     }
     if (req->entity.len > r->config->lifecycle.max_body) {
-        sg_request_error(r, 413, "GATEWAY::PAYLOAD_TOO_LARGE", "the JSON body exceeds lifecycle.max_json_body");
+        sg_request_fail(r, SG_ERR_PAYLOAD_TOO_LARGE, "the JSON body exceeds lifecycle.max_json_body");
         return NULL;
     }
     json_error_t jerr;
@@ -164,7 +164,7 @@ static json_t *parse_body(sg_request_t *r, int required)
         snprintf(msg, sizeof(msg), "the request body is not a JSON object%s%s", body == NULL ? ": " : "",
                  body == NULL ? jerr.text : "");
         json_decref(body);
-        sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", msg);
+        sg_request_fail(r, SG_ERR_INVALID_REQUEST, msg);
         return NULL;
     }
     return body;
@@ -183,7 +183,7 @@ static int touches_tenant_tag(sg_request_t *r, json_t *metadata)
     char msg[256];
     snprintf(msg, sizeof(msg), "metadata key '%s' is reserved by the gateway and cannot be set, changed or removed",
              r->config->lifecycle.tenant_tag);
-    sg_request_error(r, 403, "GATEWAY::RESERVED_METADATA", msg);
+    sg_request_fail(r, SG_ERR_RESERVED_METADATA, msg);
     return 1;
 }
 
@@ -210,7 +210,7 @@ static int check_change(lc_t *lc)
             snprintf(msg, sizeof(msg),
                      "deleting the network policy means allow-all, which tenant %s may not set (admission.network_allow_all)",
                      t->id);
-            sg_request_error(r, 403, "GATEWAY::ADMISSION_NETWORK_POLICY", msg);
+            sg_request_fail(r, SG_ERR_ADMISSION_NETWORK_POLICY, msg);
             return 1;
         }
     }
@@ -307,7 +307,7 @@ static void on_create_response(void *data, const char *err, int status, h2o_iove
     int ok = sb != NULL && sg_ownership_rec_from_json(r->config->lifecycle.tenant_tag, lc->be->name, sb, &lc->rec) == 0;
     json_decref(sb);
     if (!ok) {
-        sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the backend's create response has no sandbox id");
+        sg_request_fail(r, SG_ERR_BAD_GATEWAY, "the backend's create response has no sandbox id");
         return;
     }
     snprintf(lc->rec.tenant, sizeof(lc->rec.tenant), "%.*s", (int)r->tenant.len, r->tenant.base);
@@ -368,7 +368,7 @@ static void create_sandbox(lc_t *lc)
         metadata = json_object();
         json_object_set_new(lc->body, "metadata", metadata);
     } else if (!json_is_object(metadata)) {
-        sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", "metadata must be an object of strings");
+        sg_request_fail(r, SG_ERR_INVALID_REQUEST, "metadata must be an object of strings");
         return;
     }
     json_object_set_new(metadata, r->config->lifecycle.tenant_tag, json_stringn(r->tenant.base, r->tenant.len));
@@ -377,8 +377,7 @@ static void create_sandbox(lc_t *lc)
         return;
     }
     if ((lc->be = place(r)) == NULL) {
-        sg_request_error(r, 503, "GATEWAY::NO_CAPACITY",
-                         "no healthy backend with free capacity is available for this tenant; retry later");
+        sg_request_fail(r, SG_ERR_NO_CAPACITY, "no healthy backend with free capacity is available for this tenant; retry later");
         return;
     }
     forward_create(lc);
@@ -474,7 +473,7 @@ static void send_endpoint(lc_t *lc)
     char token[SG_PORT_TOKEN_MAX + 1];
     if (sg_port_token_mint(&r->config->port_tokens, r->tenant.base, r->tenant.len, lc->id, strlen(lc->id), lc->route.port, token,
                            sizeof(token)) != SG_PORT_TOKEN_OK) {
-        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "cannot mint an access token: the shared secret is not loaded yet");
+        sg_request_fail(r, SG_ERR_STORE_UNAVAILABLE, "cannot mint an access token: the shared secret is not loaded yet");
         return;
     }
     json_t *obj = json_pack("{s:s, s:{s:s}}", "endpoint", buf, "headers", SG_PORT_TOKEN_HEADER, token);
@@ -507,7 +506,7 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
     lc->rec = *rec;
     char msg[SG_STORE_ID_MAX + 64];
     snprintf(msg, sizeof(msg), "Sandbox %s not found.", lc->id);
-    sg_proxy_target_t opts = {.not_found_code = "GATEWAY::SANDBOX_NOT_FOUND",
+    sg_proxy_target_t opts = {.not_found_code = SG_ERR_CODE(SG_ERR_SANDBOX_NOT_FOUND),
                               .not_found_message = h2o_strdup(&req->pool, msg, strlen(msg)).base};
     switch (lc->route.op) {
     case SG_LC_ENDPOINT: {
@@ -538,7 +537,7 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
         int bad = !json_is_string(exp) || sg_parse_rfc3339_ms(json_string_value(exp), &exp_ms) != 0;
         json_decref(body);
         if (bad) {
-            sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", "expiresAt must be an RFC 3339 date-time");
+            sg_request_fail(r, SG_ERR_INVALID_REQUEST, "expiresAt must be an RFC 3339 date-time");
             return;
         }
         int64_t ahead_s = (exp_ms - (int64_t)(sg_now_us() / 1000)) / 1000;
@@ -546,7 +545,7 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
             char msg[256];
             snprintf(msg, sizeof(msg), "expiresAt is %lld s ahead, beyond the max_timeout of tenant %s (%llu s)",
                      (long long)ahead_s, r->tenant_def->id, (unsigned long long)max_s);
-            sg_request_error(r, 403, "GATEWAY::TIMEOUT_TOO_LONG", msg);
+            sg_request_fail(r, SG_ERR_TIMEOUT_TOO_LONG, msg);
             return;
         }
         sg_lifecycle_call(r, lc->be, "POST", req->input.path, req->entity, on_renewed, lc);
@@ -557,7 +556,7 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
         const char *bad = NULL;
         h2o_iovec_t body = sg_snapshot_tag_request(&req->pool, r->config->lifecycle.tenant_tag, r->tenant, req->entity, &bad);
         if (body.base == NULL) {
-            sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", bad);
+            sg_request_fail(r, SG_ERR_INVALID_REQUEST, bad);
             return;
         }
         sg_lifecycle_call(r, lc->be, "POST", req->input.path, body, on_snapshot_created, lc);
@@ -604,7 +603,7 @@ static void on_snapshot_owner(sg_request_t *r, void *data, const char *err, cons
     }
     char msg[SG_STORE_ID_MAX + 64];
     snprintf(msg, sizeof(msg), "Snapshot %s not found.", lc->id);
-    sg_proxy_target_t opts = {.not_found_code = "GATEWAY::SNAPSHOT_NOT_FOUND",
+    sg_proxy_target_t opts = {.not_found_code = SG_ERR_CODE(SG_ERR_SNAPSHOT_NOT_FOUND),
                               .not_found_message = h2o_strdup(&r->req->pool, msg, strlen(msg)).base};
     if (lc->route.op == SG_LC_DELETE_SNAPSHOT) {
         opts.on_status = on_snapshot_delete_status;
@@ -617,7 +616,7 @@ void sg_lifecycle_handle(sg_request_t *r)
 {
     h2o_req_t *req = r->req;
     if (r->tenant_def == NULL) {
-        sg_request_error(r, 401, "MISSING_API_KEY", "Authentication credentials are missing (is key-auth configured?)");
+        sg_request_fail(r, SG_ERR_MISSING_API_KEY, NULL);
         return;
     }
     lc_t *lc = h2o_mem_alloc_pool(&req->pool, sizeof(*lc));
@@ -630,10 +629,10 @@ void sg_lifecycle_handle(sg_request_t *r)
 
     switch (lc->route.op) {
     case SG_LC_UNKNOWN:
-        sg_request_error(r, 404, "GATEWAY::ROUTE_NOT_FOUND", "no lifecycle route matches this path");
+        sg_request_fail(r, SG_ERR_ROUTE_NOT_FOUND, "no lifecycle route matches this path");
         return;
     case SG_LC_METHOD_NOT_ALLOWED:
-        sg_request_error(r, 405, "GATEWAY::METHOD_NOT_ALLOWED", "this method is not allowed on this lifecycle route");
+        sg_request_fail(r, SG_ERR_METHOD_NOT_ALLOWED, "this method is not allowed on this lifecycle route");
         return;
     case SG_LC_LIST_SANDBOXES:
         sg_lifecycle_list_sandboxes(r);

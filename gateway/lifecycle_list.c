@@ -207,14 +207,14 @@ static int parse_query(list_t *l)
     while (sg_query_next(&p, end, &name, &value)) {
         h2o_iovec_t v = value.base != NULL ? sg_url_decode(pool, value.base, value.len, 1) : h2o_iovec_init("", 0);
         if (v.base == NULL) {
-            sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", "malformed percent-encoding in the query string");
+            sg_request_fail(r, SG_ERR_INVALID_REQUEST, "malformed percent-encoding in the query string");
             return -1;
         }
         if (h2o_memis(name.base, name.len, H2O_STRLIT("page")) || h2o_memis(name.base, name.len, H2O_STRLIT("pageSize"))) {
             char *e;
             long n = strtol(v.base, &e, 10);
             if (v.len == 0 || *e != '\0' || n < 1 || n > 1000000) {
-                sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST", "page and pageSize must be positive integers");
+                sg_request_fail(r, SG_ERR_INVALID_REQUEST, "page and pageSize must be positive integers");
                 return -1;
             }
             *(name.len == 4 ? &l->page : &l->page_size) = n;
@@ -225,8 +225,7 @@ static int parse_query(list_t *l)
             while (sg_query_next(&ip, iend, &k, &kv)) {
                 h2o_iovec_t dk = sg_url_decode(pool, k.base, k.len, 1);
                 if (k.len == 0 || kv.base == NULL || dk.base == NULL || sg_url_decode(pool, kv.base, kv.len, 1).base == NULL) {
-                    sg_request_error(r, 400, "GATEWAY::INVALID_REQUEST",
-                                     "metadata filter must be url-encoded key=value pairs joined by '&'");
+                    sg_request_fail(r, SG_ERR_INVALID_REQUEST, "metadata filter must be url-encoded key=value pairs joined by '&'");
                     return -1;
                 }
                 if (dk.base != NULL && strcmp(dk.base, tag) == 0)
@@ -255,7 +254,7 @@ static int parse_query(list_t *l)
 static list_t *new_list(sg_request_t *r, int snapshots)
 {
     if (r->tenant_def == NULL) {
-        sg_request_error(r, 401, "MISSING_API_KEY", "Authentication credentials are missing (is key-auth configured?)");
+        sg_request_fail(r, SG_ERR_MISSING_API_KEY, NULL);
         return NULL;
     }
     list_t *l = h2o_mem_alloc_pool(&r->req->pool, sizeof(*l));
@@ -281,7 +280,7 @@ static void on_owned_sandboxes(void *data, const char *err, const sg_sandbox_rec
     list_t *l = data;
     l->op = NULL;
     if (err != NULL) {
-        sg_request_error(l->r, 503, "GATEWAY::STORE_UNAVAILABLE", "the state store is unavailable; retry later");
+        sg_request_fail(l->r, SG_ERR_STORE_UNAVAILABLE, NULL);
         return;
     }
     l->owned_sandboxes = json_object();
@@ -295,7 +294,7 @@ static void on_owned_snapshots(void *data, const char *err, const sg_snapshot_re
     list_t *l = data;
     l->op = NULL;
     if (err != NULL) {
-        sg_request_error(l->r, 503, "GATEWAY::STORE_UNAVAILABLE", "the state store is unavailable; retry later");
+        sg_request_fail(l->r, SG_ERR_STORE_UNAVAILABLE, NULL);
         return;
     }
     l->owned_snapshots = json_object();

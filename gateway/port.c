@@ -181,7 +181,7 @@ static void forward(port_req_t *pr)
     h2o_req_t *req = r->req;
     endpoint_t *ep = &pr->ep;
     if (ep->is_tls && pr->be->ssl_ctx == NULL) {
-        sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the sandbox endpoint needs TLS but the backend is configured for http");
+        sg_request_fail(r, SG_ERR_BAD_GATEWAY, "the sandbox endpoint needs TLS but the backend is configured for http");
         return;
     }
     h2o_header_t *extra = h2o_mem_alloc_pool(&req->pool, sizeof(*extra) * (ep->num_headers + 1));
@@ -273,14 +273,14 @@ static void on_lookup_timeout(h2o_timeout_entry_t *entry)
     char msg[400];
     detach_lookup(pr);
     snprintf(msg, sizeof(msg), "resolving the sandbox endpoint host '%s' timed out", pr->ep.host);
-    sg_request_error(pr->r, 504, "GATEWAY::UPSTREAM_TIMEOUT", msg);
+    sg_request_fail(pr->r, SG_ERR_UPSTREAM_TIMEOUT, msg);
 }
 
 static void unresolvable(port_req_t *pr, const char *why)
 {
     char msg[400];
     snprintf(msg, sizeof(msg), "cannot resolve the sandbox endpoint host '%s': %s", pr->ep.host, why);
-    sg_request_error(pr->r, 502, "GATEWAY::UPSTREAM_CONNECT_FAILED", msg);
+    sg_request_fail(pr->r, SG_ERR_UPSTREAM_CONNECT_FAILED, msg);
 }
 
 /* IPv4 first: endpoints named by the backend are usually reachable over v4, and we connect to one address */
@@ -362,7 +362,7 @@ static void on_endpoint(void *data, const char *err, int status, h2o_iovec_t bod
         return;
     }
     if (endpoint_from_json(pr->id, r->route.port, pr->expires_at_ms, pr->asked_ms, body, &pr->ep) != 0) {
-        sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the backend reported an endpoint the gateway cannot reach");
+        sg_request_fail(r, SG_ERR_BAD_GATEWAY, "the backend reported an endpoint the gateway cannot reach");
         return;
     }
     if (!pr->ep.resolved) {
@@ -406,7 +406,7 @@ void sg_port_handle(sg_request_t *r)
         snprintf(pr->id, sizeof(pr->id), "%.*s",
                  (int)(r->route.sandbox_id_len < SG_STORE_ID_MAX ? r->route.sandbox_id_len : SG_STORE_ID_MAX), r->route.sandbox_id);
     if (r->tenant_def == NULL) {
-        sg_request_error(r, 401, "MISSING_API_KEY", "Authentication credentials are missing (is key-auth configured?)");
+        sg_request_fail(r, SG_ERR_MISSING_API_KEY, NULL);
         return;
     }
     if (r->route.sandbox_id == NULL || r->route.port == 0 || !sg_router_valid_id(r->route.sandbox_id, r->route.sandbox_id_len)) {

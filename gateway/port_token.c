@@ -510,8 +510,7 @@ int sg_port_token_authenticate(sg_request_t *r, void (*cb)(sg_request_t *r))
         sg_port_token_verify(&r->config->port_tokens, token.base, token.len, r->route.sandbox_id != NULL ? r->route.sandbox_id : "",
                              r->route.sandbox_id != NULL ? r->route.sandbox_id_len : 0, r->route.port, tenant, sizeof(tenant));
     if (res == SG_PORT_TOKEN_UNAVAILABLE) {
-        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE",
-                         "cannot verify the access token: the shared secret is not loaded yet");
+        sg_request_fail(r, SG_ERR_STORE_UNAVAILABLE, "cannot verify the access token: the shared secret is not loaded yet");
         return 1;
     }
     if (res == SG_PORT_TOKEN_OK) {
@@ -530,6 +529,6 @@ int sg_port_token_authenticate(sg_request_t *r, void (*cb)(sg_request_t *r))
         }
     }
     /* one body for every failure: a caller learns nothing about which part was wrong */
-    sg_request_error(r, 401, "INVALID_API_KEY", "Invalid access token.");
+    sg_request_fail(r, SG_ERR_INVALID_API_KEY, "Invalid access token.");
     return 1;
 }

@@ -176,20 +176,20 @@ static void send_upstream_error(proxy_t *self, const char *err)
         self->on_upstream_error(r, self->on_status_data);
     if (err == sg_pool_err_busy) {
         SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_BUSY], 1);
-        sg_request_error(r, 503, "GATEWAY::UPSTREAM_BUSY", "all connections to the upstream are in use; retry later");
+        sg_request_fail(r, SG_ERR_UPSTREAM_BUSY, NULL);
         return;
     }
     if (self->backend != NULL)
         sg_backend_report(self->backend, self->health, 0, 0, err);
     if (sg_httpclient_err_is_timeout(err)) {
         SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_TIMEOUT], 1);
-        sg_request_error(r, 504, "GATEWAY::UPSTREAM_TIMEOUT", err);
+        sg_request_fail(r, SG_ERR_UPSTREAM_TIMEOUT, err);
     } else if (err == sg_httpclient_err_closed || err == sg_httpclient_err_protocol) {
         SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_PROTOCOL], 1);
-        sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", err);
+        sg_request_fail(r, SG_ERR_BAD_GATEWAY, err);
     } else {
         SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_CONNECT], 1);
-        sg_request_error(r, 502, "GATEWAY::UPSTREAM_CONNECT_FAILED", "cannot connect to the upstream");
+        sg_request_fail(r, SG_ERR_UPSTREAM_CONNECT_FAILED, NULL);
     }
 }
 
@@ -242,7 +242,7 @@ static int on_head(sg_httpclient_t *c, const char *err, int status, h2o_header_t
         record_upstream_time(self);
         if (!self->is_websocket) {
             self->client = NULL;
-            sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "upstream switched protocols unexpectedly");
+            sg_request_fail(r, SG_ERR_BAD_GATEWAY, "upstream switched protocols unexpectedly");
             return -1;
         }
         ws_upgrade_t *info = malloc(sizeof(*info));

@@ -1,5 +1,6 @@
 #include <string.h>
 #include <strings.h>
+#include "errors.h"
 #include "reqcheck.h"
 #include "urlenc.h"
 
@@ -134,6 +135,11 @@ const char *sg_reqcheck_http1_head(const char *head, size_t len)
     return NULL;
 }
 
+static sg_reqcheck_t refusal(sg_error_t e, const char *message, int must_close)
+{
+    return (sg_reqcheck_t){sg_errors[e].status, sg_errors[e].code, message, must_close};
+}
+
 void sg_reqcheck_request(h2o_req_t *req, sg_reqcheck_t *out)
 {
     const char *why;
@@ -143,22 +149,22 @@ void sg_reqcheck_request(h2o_req_t *req, sg_reqcheck_t *out)
          * which is still at the start of the connection's input buffer while the request is served */
         h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
         if (sock != NULL && (why = sg_reqcheck_http1_head(sock->input->bytes, sock->input->size)) != NULL) {
-            *out = (sg_reqcheck_t){400, "GATEWAY::BAD_FRAMING", why, 1};
+            *out = refusal(SG_ERR_BAD_FRAMING, why, 1);
             return;
         }
     }
     if (!sg_reqcheck_method(req->input.method.base, req->input.method.len)) {
-        *out = (sg_reqcheck_t){400, "GATEWAY::BAD_REQUEST", "the request method is not a valid token", 0};
+        *out = refusal(SG_ERR_BAD_REQUEST, "the request method is not a valid token", 0);
         return;
     }
     if ((why = sg_reqcheck_target(req->input.path.base, req->input.path.len)) != NULL) {
-        *out = (sg_reqcheck_t){400, "GATEWAY::INVALID_PATH", why, 0};
+        *out = refusal(SG_ERR_INVALID_PATH, why, 0);
         return;
     }
     for (size_t i = 0; i != req->input.authority.len; ++i) {
         unsigned char c = (unsigned char)req->input.authority.base[i];
         if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '?' || c == '#' || c == '@') {
-            *out = (sg_reqcheck_t){400, "GATEWAY::BAD_REQUEST", "the Host (or :authority) is not a valid host", 0};
+            *out = refusal(SG_ERR_BAD_REQUEST, "the Host (or :authority) is not a valid host", 0);
             return;
         }
     }

@@ -236,11 +236,16 @@ void sg_request_error(sg_request_t *r, int status, const char *code, const char 
     json_decref(obj);
 }
 
+void sg_request_fail(sg_request_t *r, sg_error_t e, const char *message)
+{
+    sg_request_error(r, sg_errors[e].status, sg_errors[e].code, message != NULL ? message : sg_errors[e].message);
+}
+
 void sg_request_backend_error(sg_request_t *r, int status)
 {
     char msg[128];
     snprintf(msg, sizeof(msg), "the backend answered %d %s without a JSON error body", status, sg_reason_phrase(status));
-    sg_request_error(r, status, "GATEWAY::BACKEND_ERROR", msg);
+    sg_request_error(r, status, SG_ERR_CODE(SG_ERR_BACKEND_ERROR), msg);
 }
 
 void sg_request_on_dispose(sg_request_t *r, void (*cb)(void *data), void *data)

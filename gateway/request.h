@@ -9,6 +9,7 @@
 
 #include <h2o.h>
 #include "config.h"
+#include "errors.h"
 #include "router.h"
 #include "../lua-free-plugins/plugin.h"
 
@@ -61,6 +62,8 @@ sg_request_t *sg_request_of(h2o_req_t *req);
  * Must be called at most once per request, before any other response.
  */
 void sg_request_error(sg_request_t *r, int status, const char *code, const char *message);
+/* Sends the gateway error e (errors.h) with its status; message NULL: the table's default message. */
+void sg_request_fail(sg_request_t *r, sg_error_t e, const char *message);
 /* Sends the gateway's JSON error for an upstream error answer that was not JSON, with the upstream's status. */
 void sg_request_backend_error(sg_request_t *r, int status);
 /* The client's numeric address in pool memory, or {NULL, 0} if unknown. */

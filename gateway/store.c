@@ -1,7 +1,8 @@
 /*
  * The dispatch layer of the state store: argument validation and copies, the
  * life cycle of operations (completion, deferred completion, cancellation), and
- * the choice of backend (memory or Redis) made once by sg_store_global_init.
+ * the choice of backend (memory or Redis) made once by sg_store_global_init: every
+ * call goes through that backend's table of operations (sg_store_backend_t).
  */
 #include <assert.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ const char sg_store_err_invalid[] = "invalid argument to the state store";
 
 sg_store_conf_t sg_store__conf;
 static int initialized;
+static const sg_store_backend_t *backend; /* chosen by sg_store_global_init */
 static char *events_channel;
 static void (*sandbox_hook)(const char *id, const char *tenant);
 
@@ -30,6 +32,7 @@ int sg_store_global_init(const sg_store_conf_t *conf)
 {
     assert(!initialized);
     sg_store__conf = *conf;
+    backend = conf->use_redis ? &sg_store_redis_backend : &sg_store_memory_backend;
     sg_store__conf.host = dup_or_null(conf->host);
     sg_store__conf.unix_path = dup_or_null(conf->unix_path);
     sg_store__conf.password = dup_or_null(conf->password);
@@ -45,14 +48,8 @@ int sg_store_global_init(const sg_store_conf_t *conf)
         sg_log(SG_LOG_ERROR, "store: redis key prefix longer than %d bytes", PREFIX_MAX);
         goto Error;
     }
-    if (sg_store__conf.use_redis) {
-        if (sg_store__conf.unix_path == NULL && (sg_store__conf.host == NULL || sg_store__conf.port == 0)) {
-            sg_log(SG_LOG_ERROR, "store: redis needs host and port, or a unix socket path");
-            goto Error;
-        }
-        if (sg_store_redis_global_init() != 0)
-            goto Error;
-    } else if (sg_store_memory_global_init() != 0) {
+    if (backend->global_init() != 0) {
+        backend = NULL;
         goto Error;
     }
     return 0;
@@ -65,8 +62,9 @@ void sg_store_global_dispose(void)
 {
     if (!initialized)
         return;
-    if (!sg_store__conf.use_redis)
-        sg_store_memory_global_dispose();
+    if (backend != NULL)
+        backend->global_dispose();
+    backend = NULL;
     free(sg_store__conf.host);
     free(sg_store__conf.unix_path);
     free(sg_store__conf.password);
@@ -83,16 +81,14 @@ sg_store_t *sg_store_open(sg_loop_t *loop)
     sg_store_t *s = calloc(1, sizeof(*s));
     s->loop = loop;
     h2o_linklist_init_anchor(&s->ops);
-    if (sg_store__conf.use_redis)
-        s->impl = sg_store_redis_open(s);
+    s->impl = backend->open(s);
     return s;
 }
 
 void sg_store_close(sg_store_t *s)
 {
     s->closing = 1;
-    if (sg_store__conf.use_redis)
-        sg_store_redis_close(s);
+    backend->close(s);
     /* what is left waits for a deferred completion (callbacks may add more: they end here too) */
     while (!h2o_linklist_is_empty(&s->ops))
         sg_store__finish(H2O_STRUCT_FROM_MEMBER(sg_store_op_t, link, s->ops.next), sg_store_err_unavailable);
@@ -101,12 +97,12 @@ void sg_store_close(sg_store_t *s)
 
 int sg_store_is_down(sg_store_t *s)
 {
-    return sg_store__conf.use_redis ? sg_store_redis_is_down(s) : 0;
+    return backend->is_down(s);
 }
 
 int sg_store_is_available(sg_store_t *s)
 {
-    return sg_store__conf.use_redis ? sg_store_redis_is_available(s) : 1;
+    return backend->is_available(s);
 }
 
 const char *sg_store_events_channel(void)
@@ -184,7 +180,6 @@ void sg_store__finish(sg_store_op_t *op, const char *err)
         ((sg_store_sandbox_cb)op->cb)(op->data, err, ok && op->n != 0 ? op->sandboxes : NULL);
         break;
     case SG_STORE_LIST_SANDBOXES:
-    case SG_STORE_LIST_EXPIRED:
         ((sg_store_sandboxes_cb)op->cb)(op->data, err, ok ? op->sandboxes : NULL, ok ? op->n : 0);
         break;
     case SG_STORE_GET_SNAPSHOT:
@@ -286,10 +281,8 @@ static sg_store_op_t *submit(sg_store_op_t *op, int valid)
         sg_store__finish_later(op, sg_store_err_invalid);
     } else if (op->store->closing) {
         sg_store__finish_later(op, sg_store_err_unavailable);
-    } else if (sg_store__conf.use_redis) {
-        sg_store_redis_start(op);
     } else {
-        sg_store_memory_start(op);
+        backend->start(op);
     }
     return op;
 }
@@ -332,23 +325,13 @@ void sg_store_purge_sandbox(sg_store_t *s, const char *id, const char *tenant)
 {
     if (id == NULL || !sg_store__valid_id(id) || tenant == NULL || !sg_store__valid_id(tenant) || s->closing)
         return;
-    if (sg_store__conf.use_redis)
-        sg_store_redis_purge_sandbox(s, id, tenant);
-    else /* the memory store applies an operation inside the call: nothing of it can land late */
-        sg_store_del_sandbox(s, id, NULL, NULL);
+    backend->purge_sandbox(s, id, tenant);
 }
 
 sg_store_op_t *sg_store_list_sandboxes(sg_store_t *s, const char *tenant, sg_store_sandboxes_cb cb, void *data)
 {
     sg_store_op_t *op = new_op(s, SG_STORE_LIST_SANDBOXES, CB(cb), data);
     return submit(op, tenant == NULL || take_id(op, tenant));
-}
-
-sg_store_op_t *sg_store_list_expired(sg_store_t *s, int64_t now_ms, sg_store_sandboxes_cb cb, void *data)
-{
-    sg_store_op_t *op = new_op(s, SG_STORE_LIST_EXPIRED, CB(cb), data);
-    op->now_ms = now_ms;
-    return submit(op, 1);
 }
 
 sg_store_op_t *sg_store_get_snapshot(sg_store_t *s, const char *id, sg_store_snapshot_cb cb, void *data)

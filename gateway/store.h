@@ -91,7 +91,7 @@ int sg_store_is_available(sg_store_t *s);
 int sg_store_is_down(sg_store_t *s);
 
 sg_store_op_t *sg_store_get_sandbox(sg_store_t *s, const char *id, sg_store_sandbox_cb cb, void *data);
-/* creates or replaces the record rec->id and indexes it under rec->tenant and its expiry */
+/* creates or replaces the record rec->id and indexes it under rec->tenant */
 sg_store_op_t *sg_store_put_sandbox(sg_store_t *s, const sg_sandbox_rec_t *rec, sg_store_done_cb cb, void *data);
 sg_store_op_t *sg_store_del_sandbox(sg_store_t *s, const char *id, sg_store_done_cb cb, void *data);
 /*
@@ -102,8 +102,6 @@ sg_store_op_t *sg_store_del_sandbox(sg_store_t *s, const char *id, sg_store_done
 void sg_store_purge_sandbox(sg_store_t *s, const char *id, const char *tenant);
 /* every sandbox of tenant (NULL = of all tenants), in no particular order */
 sg_store_op_t *sg_store_list_sandboxes(sg_store_t *s, const char *tenant, sg_store_sandboxes_cb cb, void *data);
-/* sandboxes whose expires_at_ms is non-zero and <= now_ms */
-sg_store_op_t *sg_store_list_expired(sg_store_t *s, int64_t now_ms, sg_store_sandboxes_cb cb, void *data);
 
 sg_store_op_t *sg_store_get_snapshot(sg_store_t *s, const char *id, sg_store_snapshot_cb cb, void *data);
 sg_store_op_t *sg_store_put_snapshot(sg_store_t *s, const sg_snapshot_rec_t *rec, sg_store_done_cb cb, void *data);

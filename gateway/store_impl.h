@@ -21,7 +21,6 @@ typedef enum en_sg_store_req_t {
     SG_STORE_PUT_SANDBOX,
     SG_STORE_DEL_SANDBOX,
     SG_STORE_LIST_SANDBOXES,
-    SG_STORE_LIST_EXPIRED,
     SG_STORE_GET_SNAPSHOT,
     SG_STORE_PUT_SNAPSHOT,
     SG_STORE_DEL_SNAPSHOT,
@@ -46,7 +45,6 @@ struct st_sg_store_op_t {
     /* arguments */
     char id[SG_STORE_ID_MAX + 1]; /* id, or tenant of a list ("" = all tenants) */
     unsigned char key_hash[32];
-    int64_t now_ms;
     union {
         sg_sandbox_rec_t sandbox;
         sg_snapshot_rec_t snapshot;
@@ -89,20 +87,29 @@ void sg_store__sandbox_changed(const char *id, const char *tenant);
 /* 1 when s is a valid id (1..SG_STORE_ID_MAX bytes, no whitespace or control characters) */
 int sg_store__valid_id(const char *s);
 
-/* backends */
-int sg_store_memory_global_init(void);
-void sg_store_memory_global_dispose(void);
-void sg_store_memory_start(sg_store_op_t *op);
+/*
+ * A backend: the one place that knows how to run operations. sg_store_global_init picks one (the `redis:`
+ * section chooses Redis) and every call of store.c goes through it; a new backend is a new table of this type.
+ * Except for global_init, none of them fails: errors surface per operation.
+ */
+typedef struct st_sg_store_backend_t {
+    const char *name;
+    /* process-wide setup from sg_store__conf (which it may check), before any loop opens a store; 0 on success */
+    int (*global_init)(void);
+    void (*global_dispose)(void);
+    /* the backend's per-loop state (sg_store_t.impl), or NULL */
+    void *(*open)(sg_store_t *s);
+    /* fails every op of the store that the backend still serves, then frees the per-loop state */
+    void (*close)(sg_store_t *s);
+    int (*is_available)(sg_store_t *s); /* see sg_store_is_available */
+    int (*is_down)(sg_store_t *s);      /* see sg_store_is_down */
+    /* runs a validated op of any sg_store_req_t; completes it with sg_store__finish or sg_store__finish_later */
+    void (*start)(sg_store_op_t *op);
+    /* see sg_store_purge_sandbox (arguments validated) */
+    void (*purge_sandbox)(sg_store_t *s, const char *id, const char *tenant);
+} sg_store_backend_t;
 
-/* resolves the Redis host name once (getaddrinfo blocks: it must not run on a loop); 0 on success */
-int sg_store_redis_global_init(void);
-void *sg_store_redis_open(sg_store_t *s);
-/* fails every op of the store that the backend still serves, then frees the backend state */
-void sg_store_redis_close(sg_store_t *s);
-int sg_store_redis_is_available(sg_store_t *s);
-int sg_store_redis_is_down(sg_store_t *s);
-void sg_store_redis_start(sg_store_op_t *op);
-/* see sg_store_purge_sandbox */
-void sg_store_redis_purge_sandbox(sg_store_t *s, const char *id, const char *tenant);
+extern const sg_store_backend_t sg_store_memory_backend;
+extern const sg_store_backend_t sg_store_redis_backend;
 
 #endif

@@ -6,8 +6,7 @@
  *
  * Tables: sandboxes, snapshots, keys and tenant definitions by id (key hash); the
  * ids of each tenant's sandboxes and snapshots (arrays with swap-removal, each
- * entry knowing its position); the sandboxes with an expiry in a binary min-heap
- * on expires_at_ms (each entry knowing its heap position).
+ * entry knowing its position).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,7 +21,6 @@ typedef struct st_indexed_t {
 typedef struct st_sbx_entry_t {
     indexed_t idx;
     sg_sandbox_rec_t rec;
-    size_t heap_pos; /* SIZE_MAX when not in the expiry heap */
 } sbx_entry_t;
 
 typedef struct st_snap_entry_t {
@@ -44,12 +42,8 @@ typedef struct st_tenant_def_t {
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static sg_hashmap_t sandboxes, snapshots, keys, tenant_defs;
 static sg_hashmap_t sandboxes_by_tenant, snapshots_by_tenant;
-static struct {
-    sbx_entry_t **entries;
-    size_t n, cap;
-} expiry;
 
-int sg_store_memory_global_init(void)
+static int global_init(void)
 {
     return 0;
 }
@@ -64,7 +58,7 @@ static void free_values(sg_hashmap_t *m)
     sg_hashmap_dispose(m);
 }
 
-void sg_store_memory_global_dispose(void)
+static void global_dispose(void)
 {
     size_t iter = 0;
     tenant_def_t *def;
@@ -83,8 +77,6 @@ void sg_store_memory_global_dispose(void)
     while ((set = sg_hashmap_next(&snapshots_by_tenant, &iter)) != NULL)
         free(set->items);
     free_values(&snapshots_by_tenant);
-    free(expiry.entries);
-    memset(&expiry, 0, sizeof(expiry));
 }
 
 /* records item under tenant in the index by_tenant */
@@ -118,81 +110,12 @@ static void index_remove(sg_hashmap_t *by_tenant, const char *tenant, indexed_t 
     }
 }
 
-static void heap_place(size_t i, sbx_entry_t *e)
-{
-    expiry.entries[i] = e;
-    e->heap_pos = i;
-}
-
-static void heap_sift_up(size_t i)
-{
-    sbx_entry_t *e = expiry.entries[i];
-    while (i != 0) {
-        size_t parent = (i - 1) / 2;
-        if (expiry.entries[parent]->rec.expires_at_ms <= e->rec.expires_at_ms)
-            break;
-        heap_place(i, expiry.entries[parent]);
-        i = parent;
-    }
-    heap_place(i, e);
-}
-
-static void heap_sift_down(size_t i)
-{
-    sbx_entry_t *e = expiry.entries[i];
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= expiry.n)
-            break;
-        if (child + 1 < expiry.n && expiry.entries[child + 1]->rec.expires_at_ms < expiry.entries[child]->rec.expires_at_ms)
-            ++child;
-        if (e->rec.expires_at_ms <= expiry.entries[child]->rec.expires_at_ms)
-            break;
-        heap_place(i, expiry.entries[child]);
-        i = child;
-    }
-    heap_place(i, e);
-}
-
-static void heap_push(sbx_entry_t *e)
-{
-    if (expiry.n == expiry.cap) {
-        expiry.cap = expiry.cap != 0 ? expiry.cap * 2 : 64;
-        expiry.entries = realloc(expiry.entries, sizeof(*expiry.entries) * expiry.cap);
-    }
-    heap_place(expiry.n++, e);
-    heap_sift_up(e->heap_pos);
-}
-
-static void heap_remove(sbx_entry_t *e)
-{
-    size_t i = e->heap_pos;
-    sbx_entry_t *last = expiry.entries[--expiry.n];
-    e->heap_pos = SIZE_MAX;
-    if (last == e)
-        return;
-    heap_place(i, last);
-    heap_sift_down(i);
-    heap_sift_up(last->heap_pos);
-}
-
-/* appends to op every sandbox of the subtree at i that expired at now_ms (a heap prunes at the first later one) */
-static void collect_expired(sg_store_op_t *op, size_t i)
-{
-    if (i >= expiry.n || expiry.entries[i]->rec.expires_at_ms > op->now_ms)
-        return;
-    *sg_store__add_sandbox(op) = expiry.entries[i]->rec;
-    collect_expired(op, 2 * i + 1);
-    collect_expired(op, 2 * i + 2);
-}
-
 static void put_sandbox(const sg_sandbox_rec_t *rec)
 {
     sbx_entry_t *e = sg_hashmap_get(&sandboxes, rec->id, strlen(rec->id));
     if (e == NULL) {
         e = calloc(1, sizeof(*e));
         e->rec = *rec;
-        e->heap_pos = SIZE_MAX;
         sg_hashmap_set(&sandboxes, e->rec.id, strlen(e->rec.id), e);
         index_add(&sandboxes_by_tenant, e->rec.tenant, &e->idx);
     } else {
@@ -200,12 +123,8 @@ static void put_sandbox(const sg_sandbox_rec_t *rec)
             index_remove(&sandboxes_by_tenant, e->rec.tenant, &e->idx);
             index_add(&sandboxes_by_tenant, rec->tenant, &e->idx);
         }
-        if (e->heap_pos != SIZE_MAX)
-            heap_remove(e);
         e->rec = *rec; /* the id, which the map points at, is unchanged */
     }
-    if (e->rec.expires_at_ms != 0)
-        heap_push(e);
 }
 
 static void del_sandbox(const char *id)
@@ -214,8 +133,6 @@ static void del_sandbox(const char *id)
     if (e == NULL)
         return;
     index_remove(&sandboxes_by_tenant, e->rec.tenant, &e->idx);
-    if (e->heap_pos != SIZE_MAX)
-        heap_remove(e);
     free(e);
 }
 
@@ -297,7 +214,7 @@ static void put_tenant(const char *id, char *json)
     def->json = json;
 }
 
-void sg_store_memory_start(sg_store_op_t *op)
+static void start(sg_store_op_t *op)
 {
     pthread_mutex_lock(&mutex);
     switch (op->req) {
@@ -316,9 +233,6 @@ void sg_store_memory_start(sg_store_op_t *op)
         break;
     case SG_STORE_LIST_SANDBOXES:
         list_sandboxes(op);
-        break;
-    case SG_STORE_LIST_EXPIRED:
-        collect_expired(op, 0);
         break;
     case SG_STORE_GET_SNAPSHOT: {
         snap_entry_t *e = sg_hashmap_get(&snapshots, op->id, strlen(op->id));
@@ -358,3 +272,45 @@ void sg_store_memory_start(sg_store_op_t *op)
     pthread_mutex_unlock(&mutex);
     sg_store__finish_later(op, NULL);
 }
+
+static void *open_loop(sg_store_t *s)
+{
+    (void)s;
+    return NULL;
+}
+
+static void close_loop(sg_store_t *s)
+{
+    (void)s;
+}
+
+static int is_available(sg_store_t *s)
+{
+    (void)s;
+    return 1;
+}
+
+static int is_down(sg_store_t *s)
+{
+    (void)s;
+    return 0;
+}
+
+/* an operation is applied inside the call that started it: nothing of a failed write can land late */
+static void purge_sandbox(sg_store_t *s, const char *id, const char *tenant)
+{
+    (void)tenant;
+    sg_store_del_sandbox(s, id, NULL, NULL);
+}
+
+const sg_store_backend_t sg_store_memory_backend = {
+    .name = "memory",
+    .global_init = global_init,
+    .global_dispose = global_dispose,
+    .open = open_loop,
+    .close = close_loop,
+    .is_available = is_available,
+    .is_down = is_down,
+    .start = start,
+    .purge_sandbox = purge_sandbox,
+};

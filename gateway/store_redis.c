@@ -72,9 +72,14 @@ static void connect_now(redis_t *r);
 static void purge_pass(redis_t *r);
 static void on_purge_timer(h2o_timeout_entry_t *entry);
 
-int sg_store_redis_global_init(void)
+/* resolves the Redis host name once (getaddrinfo blocks: it must not run on a loop) */
+static int global_init(void)
 {
     char *host = sg_store__conf.host;
+    if (sg_store__conf.unix_path == NULL && (host == NULL || sg_store__conf.port == 0)) {
+        sg_log(SG_LOG_ERROR, "store: redis needs host and port, or a unix socket path");
+        return -1;
+    }
     unsigned char buf[sizeof(struct in6_addr)];
     if (sg_store__conf.unix_path != NULL || inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1)
         return 0;
@@ -252,7 +257,7 @@ Fail:
     schedule_retry(r);
 }
 
-void *sg_store_redis_open(sg_store_t *s)
+static void *open_loop(sg_store_t *s)
 {
     redis_t *r = calloc(1, sizeof(*r));
     r->store = s;
@@ -264,7 +269,7 @@ void *sg_store_redis_open(sg_store_t *s)
     return r;
 }
 
-void sg_store_redis_close(sg_store_t *s)
+static void close_loop(sg_store_t *s)
 {
     redis_t *r = s->impl;
     if (h2o_timeout_is_linked(&r->retry_timer))
@@ -288,13 +293,13 @@ void sg_store_redis_close(sg_store_t *s)
     s->impl = NULL;
 }
 
-int sg_store_redis_is_down(sg_store_t *s)
+static int is_down(sg_store_t *s)
 {
     redis_t *r = s->impl;
     return r->state == DISCONNECTED;
 }
 
-int sg_store_redis_is_available(sg_store_t *s)
+static int is_available(sg_store_t *s)
 {
     redis_t *r = s->impl;
     return r->state == READY;
@@ -405,7 +410,7 @@ static void purge_pass(redis_t *r)
     if (r->state != READY)
         return;
     uint64_t pass = ++r->pass;
-    char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX];
+    char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX];
     int ret = 0;
     for (size_t i = 0; i != r->num_purges && ret == 0; ++i) {
         purge_t *p = r->purges + i;
@@ -413,7 +418,6 @@ static void purge_pass(redis_t *r)
         ret |= send_cmd(r, NULL, "DEL", key(k1, "sbx:%s", p->id), NULL);
         ret |= send_cmd(r, NULL, "SREM", key(k2, "tenant:%s:sbx", p->tenant), p->id, NULL);
         ret |= send_cmd(r, NULL, "SREM", key(k3, "idx:sbx:all"), p->id, NULL);
-        ret |= send_cmd(r, NULL, "ZREM", key(k4, "idx:sbx:expiry"), p->id, NULL);
         ret |= publish_change(r, p->id, NULL);
         ret |= send_cmd(r, NULL, "EXEC", NULL);
         p->sent_pass = pass;
@@ -427,7 +431,7 @@ static void on_purge_timer(h2o_timeout_entry_t *entry)
     purge_pass(H2O_STRUCT_FROM_MEMBER(redis_t, purge_timer, entry));
 }
 
-void sg_store_redis_purge_sandbox(sg_store_t *s, const char *id, const char *tenant)
+static void purge_sandbox(sg_store_t *s, const char *id, const char *tenant)
 {
     redis_t *r = s->impl;
     if (r->num_purges == PURGE_MAX) {
@@ -477,7 +481,7 @@ static const char *list_set_key(char buf[KEY_MAX], const sg_store_op_t *op)
 /* queues the commands of op's current step; returns 0 on success */
 static int send_step(redis_t *r, sg_store_op_t *op)
 {
-    char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX], hex[65];
+    char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], hex[65];
     char n1[24], n2[24], n3[24], n4[24];
     int ret = 0;
     switch (op->req) {
@@ -492,16 +496,11 @@ static int send_step(redis_t *r, sg_store_op_t *op)
         key(k1, "sbx:%s", s->id);
         key(k2, "tenant:%s:sbx", s->tenant);
         key(k3, "idx:sbx:all");
-        key(k4, "idx:sbx:expiry");
         ret |= send_cmd(r, NULL, "MULTI", NULL);
         ret |= send_cmd(r, NULL, "HSET", k1, "tenant", s->tenant, "backend", s->backend, "expires_at_ms", n1, "created_at_ms", n2,
                         "cpu_millis", n3, "memory_mb", n4, NULL);
         ret |= send_cmd(r, NULL, "SADD", k2, s->id, NULL);
         ret |= send_cmd(r, NULL, "SADD", k3, s->id, NULL);
-        if (s->expires_at_ms != 0)
-            ret |= send_cmd(r, NULL, "ZADD", k4, n1, s->id, NULL);
-        else
-            ret |= send_cmd(r, NULL, "ZREM", k4, s->id, NULL);
         ret |= publish_change(r, s->id, s->tenant);
         return ret | send_cmd(r, op, "EXEC", NULL);
     }
@@ -516,21 +515,14 @@ static int send_step(redis_t *r, sg_store_op_t *op)
         if (op->in.sandbox.tenant[0] != '\0')
             ret |= send_cmd(r, NULL, "SREM", key(k2, "tenant:%s:%s", op->in.sandbox.tenant, sbx ? "sbx" : "snap"), op->id, NULL);
         ret |= send_cmd(r, NULL, "SREM", key(k3, "idx:%s:all", sbx ? "sbx" : "snap"), op->id, NULL);
-        if (sbx) {
-            ret |= send_cmd(r, NULL, "ZREM", key(k4, "idx:sbx:expiry"), op->id, NULL);
+        if (sbx)
             ret |= publish_change(r, op->id, NULL);
-        }
         return ret | send_cmd(r, op, "EXEC", NULL);
     }
     case SG_STORE_LIST_SANDBOXES:
-    case SG_STORE_LIST_EXPIRED:
     case SG_STORE_LIST_SNAPSHOTS:
-        if (op->step == 0) {
-            if (op->req != SG_STORE_LIST_EXPIRED)
-                return send_cmd(r, op, "SMEMBERS", list_set_key(k1, op), NULL);
-            snprintf(n1, sizeof(n1), "%" PRId64, op->now_ms);
-            return send_cmd(r, op, "ZRANGEBYSCORE", key(k1, "idx:sbx:expiry"), "1", n1, NULL);
-        }
+        if (op->step == 0)
+            return send_cmd(r, op, "SMEMBERS", list_set_key(k1, op), NULL);
         for (size_t i = 0; i != op->num_ids; ++i)
             ret |=
                 send_cmd(r, op, "HGETALL", key(k1, "%s:%s", op->req == SG_STORE_LIST_SNAPSHOTS ? "snap" : "sbx", op->ids[i]), NULL);
@@ -562,7 +554,7 @@ static int send_step(redis_t *r, sg_store_op_t *op)
     return -1;
 }
 
-void sg_store_redis_start(sg_store_op_t *op)
+static void start(sg_store_op_t *op)
 {
     redis_t *r = op->store->impl;
     if (r->state == DISCONNECTED || send_step(r, op) != 0) {
@@ -619,7 +611,7 @@ static int parse_record(const redisReply *reply, sg_sandbox_rec_t *sbx, sg_snaps
 
 /*
  * An HGETALL reply for id: the record joins op's results when it qualifies (for a list by tenant: still that
- * tenant's; for list_expired: expired). Returns 0 when the index entry that led to id is stale (record gone, or
+ * tenant's). Returns 0 when the index entry that led to id is stale (record gone, or
  * now another tenant's).
  */
 static int take_record(sg_store_op_t *op, const redisReply *reply, const char *id)
@@ -636,12 +628,8 @@ static int take_record(sg_store_op_t *op, const redisReply *reply, const char *i
     } else {
         sg_sandbox_rec_t rec = {{0}};
         strcpy(rec.id, id);
-        if ((ok = parse_record(reply, &rec, NULL)) && op->req == SG_STORE_LIST_EXPIRED) {
-            if (rec.expires_at_ms != 0 && rec.expires_at_ms <= op->now_ms)
-                *sg_store__add_sandbox(op) = rec;
-            return 1; /* a live record with another expiry is not stale: the index is rewritten with the record */
-        }
-        if (ok && (op->req == SG_STORE_GET_SANDBOX || op->id[0] == '\0' || strcmp(rec.tenant, op->id) == 0))
+        if ((ok = parse_record(reply, &rec, NULL)) &&
+            (op->req == SG_STORE_GET_SANDBOX || op->id[0] == '\0' || strcmp(rec.tenant, op->id) == 0))
             *sg_store__add_sandbox(op) = rec;
         else
             ok = 0;
@@ -669,7 +657,6 @@ static void take_reply(sg_store_op_t *op, const redisReply *reply, size_t index)
         take_record(op, reply, op->id);
         break;
     case SG_STORE_LIST_SANDBOXES:
-    case SG_STORE_LIST_EXPIRED:
     case SG_STORE_LIST_SNAPSHOTS:
         if (op->step == 0) {
             take_ids(op, reply);
@@ -724,8 +711,8 @@ static void remove_stale(redis_t *r, sg_store_op_t *op)
         if (op->ids[i][0] != '\0')
             argv[argc++] = op->ids[i];
     if (argc != 2) {
-        argv[0] = op->req == SG_STORE_LIST_EXPIRED ? "ZREM" : "SREM";
-        argv[1] = op->req == SG_STORE_LIST_EXPIRED ? key(k, "idx:sbx:expiry") : list_set_key(k, op);
+        argv[0] = "SREM";
+        argv[1] = list_set_key(k, op);
         send_argv(r, NULL, argc, argv);
     }
     free(argv);
@@ -745,7 +732,6 @@ static void step_done(redis_t *r, sg_store_op_t *op)
         more = op->step == 0;
         break;
     case SG_STORE_LIST_SANDBOXES:
-    case SG_STORE_LIST_EXPIRED:
     case SG_STORE_LIST_SNAPSHOTS:
         if (op->step == 0) {
             more = op->num_ids != 0;
@@ -790,3 +776,19 @@ static void on_reply(redisAsyncContext *ac, void *_reply, void *privdata)
     if (op->refs == 0)
         step_done(r, op);
 }
+
+static void global_dispose(void)
+{
+}
+
+const sg_store_backend_t sg_store_redis_backend = {
+    .name = "redis",
+    .global_init = global_init,
+    .global_dispose = global_dispose,
+    .open = open_loop,
+    .close = close_loop,
+    .is_available = is_available,
+    .is_down = is_down,
+    .start = start,
+    .purge_sandbox = purge_sandbox,
+};

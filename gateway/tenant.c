@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "errors.h"
 #include "tenant.h"
 
 int sg_parse_cpu_millis(const char *s, uint64_t *out)
@@ -116,11 +117,11 @@ int sg_tenant_backend_allowed(const sg_tenant_t *t, const char *const *label_key
     return 1;
 }
 
-#define FAIL(status, c, ...)                                                                                                       \
+#define FAIL(e, ...)                                                                                                               \
     do {                                                                                                                           \
-        *code = (c);                                                                                                               \
+        *code = sg_errors[e].code;                                                                                                 \
         snprintf(msg, msglen, __VA_ARGS__);                                                                                        \
-        return (status);                                                                                                           \
+        return sg_errors[e].status;                                                                                                \
     } while (0)
 
 int sg_tenant_check_create(const sg_tenant_t *t, json_t *body, sg_create_request_t *out, const char **code, char *msg,
@@ -129,63 +130,62 @@ int sg_tenant_check_create(const sg_tenant_t *t, json_t *body, sg_create_request
     const sg_tenant_policy_t *p = &t->policy;
     memset(out, 0, sizeof(*out));
     if (!json_is_object(body))
-        FAIL(400, "GATEWAY::INVALID_REQUEST", "the request body must be a JSON object");
+        FAIL(SG_ERR_INVALID_REQUEST, "the request body must be a JSON object");
 
     json_t *image = json_object_get(body, "image"), *snap = json_object_get(body, "snapshotId");
     if (image != NULL && !json_is_null(image)) {
         json_t *uri = json_object_get(image, "uri");
         if (!json_is_object(image) || !json_is_string(uri) || json_string_length(uri) == 0)
-            FAIL(400, "GATEWAY::INVALID_REQUEST", "image.uri must be a non-empty string");
+            FAIL(SG_ERR_INVALID_REQUEST, "image.uri must be a non-empty string");
         out->image = json_string_value(uri);
     }
     if (snap != NULL && !json_is_null(snap)) {
         if (!json_is_string(snap) || json_string_length(snap) == 0)
-            FAIL(400, "GATEWAY::INVALID_REQUEST", "snapshotId must be a non-empty string");
+            FAIL(SG_ERR_INVALID_REQUEST, "snapshotId must be a non-empty string");
         out->snapshot_id = json_string_value(snap);
     }
     if ((out->image == NULL) == (out->snapshot_id == NULL))
-        FAIL(400, "GATEWAY::INVALID_REQUEST", "exactly one of image and snapshotId must be given");
+        FAIL(SG_ERR_INVALID_REQUEST, "exactly one of image and snapshotId must be given");
     if (out->image != NULL && p->num_allowed_images != 0) {
         size_t i;
         for (i = 0; i != p->num_allowed_images; ++i)
             if (fnmatch(p->allowed_images[i], out->image, 0) == 0)
                 break;
         if (i == p->num_allowed_images)
-            FAIL(403, "GATEWAY::IMAGE_NOT_ALLOWED", "image '%.200s' is not allowed for tenant %s (allowed_images policy)",
-                 out->image, t->id);
+            FAIL(SG_ERR_IMAGE_NOT_ALLOWED, "image '%.200s' is not allowed for tenant %s (allowed_images policy)", out->image,
+                 t->id);
     }
 
     json_t *timeout = json_object_get(body, "timeout");
     if (timeout == NULL || json_is_null(timeout)) {
         if (!p->allow_manual_cleanup)
-            FAIL(403, "GATEWAY::MANUAL_CLEANUP_NOT_ALLOWED",
+            FAIL(SG_ERR_MANUAL_CLEANUP_NOT_ALLOWED,
                  "tenant %s must set a timeout: sandboxes without expiry are not allowed (allow_manual_cleanup policy)", t->id);
         out->timeout_s = 0;
     } else {
         if (!json_is_integer(timeout) || json_integer_value(timeout) <= 0)
-            FAIL(400, "GATEWAY::INVALID_REQUEST", "timeout must be a positive integer number of seconds or null");
+            FAIL(SG_ERR_INVALID_REQUEST, "timeout must be a positive integer number of seconds or null");
         out->timeout_s = json_integer_value(timeout);
         if (p->max_timeout_s != 0 && (uint64_t)out->timeout_s > p->max_timeout_s)
-            FAIL(403, "GATEWAY::TIMEOUT_TOO_LONG", "timeout %lld s exceeds the max_timeout of tenant %s (%llu s)",
-                 (long long)out->timeout_s, t->id, (unsigned long long)p->max_timeout_s);
+            FAIL(SG_ERR_TIMEOUT_TOO_LONG, "timeout %lld s exceeds the max_timeout of tenant %s (%llu s)", (long long)out->timeout_s,
+                 t->id, (unsigned long long)p->max_timeout_s);
     }
 
     json_t *limits = json_object_get(body, "resourceLimits");
     if (limits != NULL && !json_is_null(limits)) {
         if (!json_is_object(limits))
-            FAIL(400, "GATEWAY::INVALID_REQUEST", "resourceLimits must be an object of strings");
+            FAIL(SG_ERR_INVALID_REQUEST, "resourceLimits must be an object of strings");
         json_t *cpu = json_object_get(limits, "cpu"), *mem = json_object_get(limits, "memory");
         if (cpu != NULL && (!json_is_string(cpu) || sg_parse_cpu_millis(json_string_value(cpu), &out->cpu_millis) != 0))
-            FAIL(400, "GATEWAY::INVALID_REQUEST", "resourceLimits.cpu must be a quantity like \"500m\" or \"2\"");
+            FAIL(SG_ERR_INVALID_REQUEST, "resourceLimits.cpu must be a quantity like \"500m\" or \"2\"");
         if (mem != NULL && (!json_is_string(mem) || sg_parse_memory_mb(json_string_value(mem), &out->memory_mb) != 0))
-            FAIL(400, "GATEWAY::INVALID_REQUEST", "resourceLimits.memory must be a quantity like \"512Mi\" or \"2Gi\"");
+            FAIL(SG_ERR_INVALID_REQUEST, "resourceLimits.memory must be a quantity like \"512Mi\" or \"2Gi\"");
     }
     if (p->max_cpu_millis != 0 && out->cpu_millis > p->max_cpu_millis)
-        FAIL(403, "GATEWAY::CPU_LIMIT_EXCEEDED", "resourceLimits.cpu %llum exceeds the per-sandbox max_cpu of tenant %s (%llum)",
+        FAIL(SG_ERR_CPU_LIMIT_EXCEEDED, "resourceLimits.cpu %llum exceeds the per-sandbox max_cpu of tenant %s (%llum)",
              (unsigned long long)out->cpu_millis, t->id, (unsigned long long)p->max_cpu_millis);
     if (p->max_memory_mb != 0 && out->memory_mb > p->max_memory_mb)
-        FAIL(403, "GATEWAY::MEMORY_LIMIT_EXCEEDED",
-             "resourceLimits.memory %lluMi exceeds the per-sandbox max_memory of tenant %s (%lluMi)",
+        FAIL(SG_ERR_MEMORY_LIMIT_EXCEEDED, "resourceLimits.memory %lluMi exceeds the per-sandbox max_memory of tenant %s (%lluMi)",
              (unsigned long long)out->memory_mb, t->id, (unsigned long long)p->max_memory_mb);
     return sg_admission_check_create(&t->admission, t->id, p->max_cpu_millis, p->max_memory_mb, body, code, msg, msglen);
 }

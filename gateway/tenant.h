@@ -34,6 +34,33 @@ typedef struct st_sg_tenant_policy_t {
     uint64_t max_memory_mb;   /* per sandbox, 0: no cap */
 } sg_tenant_policy_t;
 
+/* the types of the `policy:` keys (tenant_policy.c) */
+typedef enum en_sg_policy_type_t {
+    SG_POLICY_PATTERNS,   /* list of fnmatch(3) patterns: char ** and a size_t count */
+    SG_POLICY_DURATION_S, /* seconds, or a duration string ("2h"): uint64_t seconds */
+    SG_POLICY_BOOL,       /* int */
+    SG_POLICY_CPU_MILLIS, /* CPU quantity ("500m", "2"): uint64_t millicores */
+    SG_POLICY_MEMORY_MB   /* memory quantity ("512Mi"): uint64_t MiB */
+} sg_policy_type_t;
+
+/* one `policy:` key: the table both front-ends (YAML, JSON) read */
+typedef struct st_sg_policy_field_t {
+    const char *name;
+    sg_policy_type_t type;
+    size_t offset;       /* of the value in sg_tenant_policy_t */
+    size_t count_offset; /* SG_POLICY_PATTERNS: of the count */
+    uint64_t max;        /* upper bound of a number (0: none) */
+    uint64_t def;        /* default of a number or bool (a zeroed policy holds it: 0) */
+    const char *hint;    /* "must be ..." in error messages */
+} sg_policy_field_t;
+
+const sg_policy_field_t *sg_tenant_policy_fields(size_t *n);
+/*
+ * Sets the policy key name from v (untyped: v comes from YAML, where scalars are strings; "yes" is a bool).
+ * Returns 0, -2 when name is not a policy key, or -1 with "NAME must be ..." in err.
+ */
+int sg_tenant_policy_set(sg_tenant_policy_t *p, const char *name, json_t *v, int untyped, char *err, size_t errlen);
+
 typedef struct st_sg_tenant_t {
     char *id;
     char *name;

@@ -68,13 +68,13 @@ static void bind_locked(sg_request_t *r, tenant_ref_t *ref)
 static void answer_missing(sg_request_t *r, int invalid, int from_store)
 {
     if (invalid) {
-        sg_request_error(r, 503, "GATEWAY::TENANT_UNAVAILABLE",
-                         "the definition of this tenant in the state store is invalid; the operator has been told");
+        sg_request_fail(r, SG_ERR_TENANT_UNAVAILABLE,
+                        "the definition of this tenant in the state store is invalid; the operator has been told");
         return;
     }
     if (from_store)
         sg_log(SG_LOG_WARN, "key-auth: a valid key names tenant '%.*s', which is not defined", (int)r->tenant.len, r->tenant.base);
-    sg_request_error(r, 401, "INVALID_API_KEY", "Invalid API key.");
+    sg_request_fail(r, SG_ERR_INVALID_API_KEY, NULL);
 }
 
 static void on_document(void *data, const char *err, const char *json)
@@ -83,7 +83,7 @@ static void on_document(void *data, const char *err, const char *json)
     sg_request_t *r = rs->r;
     rs->op = NULL;
     if (err != NULL) {
-        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "cannot load the tenant definition: the state store is unavailable");
+        sg_request_fail(r, SG_ERR_STORE_UNAVAILABLE, "cannot load the tenant definition: the state store is unavailable");
         return;
     }
     char id[SG_STORE_ID_MAX + 1];
@@ -96,7 +96,7 @@ static void on_document(void *data, const char *err, const char *json)
         char msg[256];
         ref = calloc(1, sizeof(*ref));
         if (ref == NULL) {
-            sg_request_error(r, 503, "GATEWAY::TENANT_UNAVAILABLE", "out of memory");
+            sg_request_fail(r, SG_ERR_TENANT_UNAVAILABLE, "out of memory");
             return;
         }
         if (sg_tenant_parse_json(json, strlen(json), id, &ref->def, msg, sizeof(msg)) != 0) {
@@ -167,7 +167,7 @@ void sg_tenant_cache_resolve(sg_request_t *r, void (*cb)(sg_request_t *r))
         return;
     }
     if (r->thread->store == NULL) {
-        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE", "cannot load the tenant definition: no state store");
+        sg_request_fail(r, SG_ERR_STORE_UNAVAILABLE, "cannot load the tenant definition: no state store");
         return;
     }
     resolve_t *rs = h2o_mem_alloc_pool(&r->req->pool, sizeof(*rs));

@@ -45,30 +45,12 @@ static int parse_policy(json_t *p, sg_tenant_policy_t *out, char *err, size_t er
         return sg_conf_errorf(err, errlen, "policy must be an object");
     json_object_foreach(p, k, v)
     {
-        if (strcmp(k, "allowed_images") == 0) {
-            if (json_is_string(v) || string_list(v, &out->allowed_images, &out->num_allowed_images) != 0)
-                return sg_conf_errorf(err, errlen, "policy.allowed_images must be a list of strings");
-        } else if (strcmp(k, "max_timeout") == 0) {
-            uint64_t ms;
-            if (json_is_integer(v) && json_integer_value(v) >= 0)
-                out->max_timeout_s = (uint64_t)json_integer_value(v);
-            else if (json_is_string(v) && sg_parse_duration_ms(json_string_value(v), &ms) == 0)
-                out->max_timeout_s = ms / 1000;
-            else
-                return sg_conf_errorf(err, errlen, "policy.max_timeout must be seconds or a duration like \"2h\"");
-        } else if (strcmp(k, "allow_manual_cleanup") == 0) {
-            if (!json_is_boolean(v))
-                return sg_conf_errorf(err, errlen, "policy.allow_manual_cleanup must be true or false");
-            out->allow_manual_cleanup = json_is_true(v);
-        } else if (strcmp(k, "max_cpu") == 0) {
-            if (!json_is_string(v) || sg_parse_cpu_millis(json_string_value(v), &out->max_cpu_millis) != 0)
-                return sg_conf_errorf(err, errlen, "policy.max_cpu must be a quantity like \"500m\" or \"2\"");
-        } else if (strcmp(k, "max_memory") == 0) {
-            if (!json_is_string(v) || sg_parse_memory_mb(json_string_value(v), &out->max_memory_mb) != 0)
-                return sg_conf_errorf(err, errlen, "policy.max_memory must be a quantity like \"512Mi\" or \"4Gi\"");
-        } else {
+        char sub[256];
+        int rc = sg_tenant_policy_set(out, k, v, 0, sub, sizeof(sub));
+        if (rc == -2)
             return sg_conf_errorf(err, errlen, "unknown key 'policy.%s'", k);
-        }
+        if (rc != 0)
+            return sg_conf_errorf(err, errlen, "policy.%s", sub);
     }
     return 0;
 }

@@ -257,19 +257,13 @@ static void test_lists(sg_store_t *s)
     list(s, NULL, &r);
     CHECK_STR(r.list, "l-a1,l-a2,l-b1,l-b2,l-c1");
 
-    /* expiry index: non-zero and <= now */
-    RUN(r, sg_store_list_expired(s, 2000, on_sandboxes, &r));
-    CHECK(r.err == NULL);
-    CHECK_STR(r.list, "l-b1,l-b2");
-    RUN(r, sg_store_list_expired(s, 999, on_sandboxes, &r));
-    CHECK_STR(r.list, "");
-    RUN(r, sg_store_list_expired(s, 100000, on_sandboxes, &r));
-    CHECK_STR(r.list, "l-a2,l-b1,l-b2,l-c1");
-    /* renewal moves a sandbox out of the expired set; expiry 0 takes it out of the index */
+    /* a renewal replaces the record in place */
     CHECK(put_sbx(s, "l-b1", "tb", 8000) == NULL);
     CHECK(put_sbx(s, "l-a2", "ta", 0) == NULL);
-    RUN(r, sg_store_list_expired(s, 5000, on_sandboxes, &r));
-    CHECK_STR(r.list, "l-b2");
+    RUN(r, sg_store_get_sandbox(s, "l-b1", on_sandbox, &r));
+    CHECK(r.found && r.sbx.expires_at_ms == 8000);
+    list(s, "tb", &r);
+    CHECK_STR(r.list, "l-b1,l-b2");
 
     /* moving to another tenant */
     CHECK(put_sbx(s, "l-b2", "ta", 2000) == NULL);
@@ -287,8 +281,6 @@ static void test_lists(sg_store_t *s)
     list(s, NULL, &r);
     CHECK_STR(r.list, "");
     list(s, "ta", &r);
-    CHECK_STR(r.list, "");
-    RUN(r, sg_store_list_expired(s, INT64_MAX, on_sandboxes, &r));
     CHECK_STR(r.list, "");
 }
 
@@ -504,24 +496,15 @@ static void test_random(sg_store_t *s)
         }
         if (step % 10 != 0)
             continue;
-        int64_t now = 0;
-        for (int what = -6; what != 3; ++what) { /* < -1: expired at some time, -1: all, else a tenant */
-            if (what < -1)
-                now = rand() % 1100;
+        for (int what = -1; what != 3; ++what) { /* -1: all, else a tenant */
             result_t expected = {0};
             const char *sel[NM];
             size_t n = 0;
             for (size_t j = 0; j != NM; ++j)
-                if (model[j].present &&
-                    (what == -1 || (what < -1 && model[j].expires_at_ms != 0 && model[j].expires_at_ms <= now) ||
-                     (what >= 0 && model[j].tenant == what)))
+                if (model[j].present && (what == -1 || model[j].tenant == what))
                     sel[n++] = ids[j];
             join_ids(&expected, sel, n);
-            if (what < -1) {
-                RUN(r, sg_store_list_expired(s, now, on_sandboxes, &r));
-            } else {
-                list(s, what == -1 ? NULL : tenants[what], &r);
-            }
+            list(s, what == -1 ? NULL : tenants[what], &r);
             CHECK_STR(r.list, expected.list);
         }
     }
@@ -637,7 +620,7 @@ static void *thread_main(void *arg)
         if (i % 2 == 0)
             AWAIT(sg_store_del_sandbox(s, rec.id, thread_done, t));
         if (i % 50 == 0)
-            AWAIT(sg_store_list_expired(s, 1000, thread_list, t));
+            AWAIT(sg_store_list_sandboxes(s, NULL, thread_list, t));
     }
     AWAIT(sg_store_list_sandboxes(s, tenant, thread_list, t));
     t->failures += t->found != THREAD_OPS / 2;
