@@ -98,7 +98,8 @@ static void index_add(sg_hashmap_t *by_tenant, const char *tenant, indexed_t *it
     }
     if (set->n == set->cap) {
         set->cap = set->cap != 0 ? set->cap * 2 : 8;
-        set->items = realloc(set->items, sizeof(*set->items) * set->cap);
+        if ((set->items = realloc(set->items, sizeof(*set->items) * set->cap)) == NULL)
+            abort(); /* the index cannot be kept consistent without memory (as store.c's grow) */
     }
     item->tenant_pos = set->n;
     set->items[set->n++] = item;
@@ -158,7 +159,8 @@ static void heap_push(sbx_entry_t *e)
 {
     if (expiry.n == expiry.cap) {
         expiry.cap = expiry.cap != 0 ? expiry.cap * 2 : 64;
-        expiry.entries = realloc(expiry.entries, sizeof(*expiry.entries) * expiry.cap);
+        if ((expiry.entries = realloc(expiry.entries, sizeof(*expiry.entries) * expiry.cap)) == NULL)
+            abort(); /* as store.c's grow */
     }
     heap_place(expiry.n++, e);
     heap_sift_up(e->heap_pos);
