@@ -345,19 +345,14 @@ Exit:
 static int send_cmd(redis_t *r, sg_store_op_t *op, ...) __attribute__((sentinel));
 static int send_cmd(redis_t *r, sg_store_op_t *op, ...)
 {
-    const char *argv[MAX_ARGS], *arg;
-    int argc = 0, ret = -1;
+    const char *argv[MAX_ARGS + 1];
+    int argc = 0;
     va_list ap;
     va_start(ap, op);
-    while ((arg = va_arg(ap, const char *)) != NULL) {
-        if (argc == MAX_ARGS)
-            goto Exit;
-        argv[argc++] = arg;
-    }
-    ret = send_argv(r, op, argc, argv);
-Exit:
+    while (argc <= MAX_ARGS && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        ++argc;
     va_end(ap);
-    return ret;
+    return argc <= MAX_ARGS ? send_argv(r, op, argc, argv) : -1;
 }
 
 /* queues the cache invalidation event of a sandbox write (inside its MULTI block: published when it commits) */
