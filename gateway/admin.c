@@ -77,6 +77,10 @@ static void metrics(sg_request_t *r)
         shards[i] = &sg_server.threads[i].metrics;
     size_t len;
     char *text = sg_metrics_render(shards, sg_server.num_threads, r->config, &len);
+    if (text == NULL) {
+        sg_request_error(r, 500, "GATEWAY::INTERNAL_ERROR", "out of memory");
+        return;
+    }
     h2o_req_t *req = r->req;
     req->res.status = 200;
     req->res.reason = "OK";

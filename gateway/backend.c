@@ -26,12 +26,18 @@ sg_backend_t *sg_backend_get(const char *name)
             goto Exit;
         }
     }
-    b = calloc(1, sizeof(*b));
-    b->name = strdup(name);
+    sg_backend_t **grown = realloc(registry, sizeof(*registry) * (registry_size + 1));
+    if (grown == NULL)
+        goto Exit;
+    registry = grown;
+    if ((b = calloc(1, sizeof(*b))) == NULL || (b->name = strdup(name)) == NULL) {
+        free(b);
+        b = NULL;
+        goto Exit;
+    }
     b->state = SG_BACKEND_UP; /* optimistic until the first checks say otherwise */
     b->last_change_ms = unix_ms();
     pthread_mutex_init(&b->lock, NULL);
-    registry = realloc(registry, sizeof(*registry) * (registry_size + 1));
     registry[registry_size++] = b;
 Exit:
     pthread_mutex_unlock(&registry_lock);

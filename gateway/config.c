@@ -253,7 +253,12 @@ static void parse_backend(sg_yaml_t *y, yaml_node_t *node, sg_backend_conf_t *be
             sg_yaml_error(y, k, "labels must map strings to strings");
             continue;
         }
-        be->labels = realloc(be->labels, sizeof(*be->labels) * (be->num_labels + 1));
+        void *grown = realloc(be->labels, sizeof(*be->labels) * (be->num_labels + 1));
+        if (grown == NULL) {
+            sg_yaml_error(y, k, "out of memory");
+            break;
+        }
+        be->labels = grown;
         be->labels[be->num_labels].key = strdup(sg_yaml_scalar(k));
         be->labels[be->num_labels].value = strdup(sg_yaml_scalar(v));
         be->num_labels++;
@@ -470,8 +475,12 @@ sg_config_t *sg_config_load(const char *file, char **errors)
     sg_yaml_check_unknown(&y, root, "the top level");
     if (y.num_errors != 0)
         goto Error;
-    for (size_t i = 0; i != conf->num_backends; ++i)
-        conf->backends[i].rt = sg_backend_get(conf->backends[i].name);
+    for (size_t i = 0; i != conf->num_backends; ++i) {
+        if ((conf->backends[i].rt = sg_backend_get(conf->backends[i].name)) == NULL) {
+            sg_yaml_error(&y, NULL, "out of memory registering backend %s", conf->backends[i].name);
+            goto Error;
+        }
+    }
     sg_yaml_dispose(&y);
     return conf;
 

@@ -117,9 +117,17 @@ static void *health_main(void *arg)
                 if (strcmp(state[j]->name, be->name) == 0)
                     break;
             if (j == num_state) {
-                state = realloc(state, sizeof(*state) * (num_state + 1));
-                state[num_state] = calloc(1, sizeof(state_t));
-                state[num_state]->name = strdup(be->name);
+                /* out of memory: this backend goes unchecked this round (it keeps its last state) */
+                state_t **grown = realloc(state, sizeof(*state) * (num_state + 1));
+                if (grown == NULL)
+                    continue;
+                state = grown;
+                if ((state[num_state] = calloc(1, sizeof(state_t))) == NULL)
+                    continue;
+                if ((state[num_state]->name = strdup(be->name)) == NULL) {
+                    free(state[num_state]);
+                    continue;
+                }
                 state[num_state]->next_at = now;
                 ++num_state;
             }

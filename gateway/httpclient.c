@@ -106,17 +106,22 @@ static void flush_header(client_t *c)
     c->value.size = 0;
 }
 
-static void append(H2O_VECTOR(char) * v, const char *at, size_t len)
+/* returns -1 when out of memory (the parser then fails the response) */
+static int append(H2O_VECTOR(char) * v, const char *at, size_t len)
 {
     if (v->size + len > v->capacity) {
         size_t cap = v->capacity != 0 ? v->capacity * 2 : 64;
         while (cap < v->size + len)
             cap *= 2;
-        v->entries = realloc(v->entries, cap);
+        char *grown = realloc(v->entries, cap);
+        if (grown == NULL)
+            return -1;
+        v->entries = grown;
         v->capacity = cap;
     }
     memcpy(v->entries + v->size, at, len);
     v->size += len;
+    return 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
@@ -126,16 +131,14 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         flush_header(c);
         c->in_value = 0;
     }
-    append((void *)&c->field, at, len);
-    return 0;
+    return append((void *)&c->field, at, len);
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     client_t *c = p->data;
     c->in_value = 1;
-    append((void *)&c->value, at, len);
-    return 0;
+    return append((void *)&c->value, at, len);
 }
 
 static int on_headers_complete(http_parser *p)

@@ -38,6 +38,8 @@ typedef struct st_buf_t {
 static void out(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void out(buf_t *b, const char *fmt, ...)
 {
+    if (b->p == NULL)
+        return;
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -47,8 +49,15 @@ static void out(buf_t *b, const char *fmt, ...)
             b->len += (size_t)n;
             return;
         }
-        b->cap = b->cap * 2 + (size_t)n + 1;
-        b->p = realloc(b->p, b->cap);
+        size_t cap = b->cap * 2 + (size_t)n + 1;
+        char *grown = realloc(b->p, cap);
+        if (grown == NULL) { /* out of memory: the render fails (returns NULL) */
+            free(b->p);
+            b->p = NULL;
+            return;
+        }
+        b->p = grown;
+        b->cap = cap;
     }
 }
 
@@ -68,7 +77,7 @@ static uint64_t sum(sg_metrics_t *const *shards, size_t n, size_t offset)
 
 char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg_config_t *conf, size_t *len)
 {
-    buf_t b = {malloc(16384), 0, 16384};
+    buf_t b = {malloc(16384), 0, 16384}; /* NULL (out of memory): every out() is skipped, NULL is returned */
 
     out(&b, "# HELP sandgate_requests_total Requests by route class and status.\n# TYPE sandgate_requests_total counter\n");
     for (int cls = 0; cls != SG_ROUTE_MAX; ++cls)

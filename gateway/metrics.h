@@ -29,7 +29,7 @@ enum { SG_UPSTREAM_ERR_CONNECT = 0, SG_UPSTREAM_ERR_TIMEOUT, SG_UPSTREAM_ERR_PRO
 
 void sg_metrics_observe(sg_metrics_t *m, sg_route_class_t cls, int status, uint64_t duration_us, uint64_t bytes_in,
                         uint64_t bytes_out);
-/* Renders every shard plus backend state in Prometheus text format; malloc'd, caller frees. */
+/* Renders every shard plus backend state in Prometheus text format; malloc'd, caller frees; NULL when out of memory. */
 char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg_config_t *conf, size_t *len);
 
 /* process-wide gauges */

@@ -1,6 +1,7 @@
 /*
- * Who owns a sandbox or a snapshot: the store, fronted by a small per-thread
- * cache (so that lookups already seen keep working while the store is down),
+ * Who owns a sandbox or a snapshot: the store, fronted by a small process-wide
+ * cache shared by the worker threads (so that lookups already seen keep working
+ * while the store is down, and a delete on one thread is seen by all),
  * and, for ids the store does not know (created before the gateway, or store
  * lost), a one-time lookup on the backends: a sandbox whose tenant tag names the
  * caller is adopted into the store.

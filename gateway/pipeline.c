@@ -58,7 +58,12 @@ const sg_plugin_t *sg_plugin_load_so(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "plugin %s has no name", path);
         goto Exit;
     }
-    loaded = realloc(loaded, sizeof(*loaded) * (num_loaded + 1));
+    void *grown = realloc(loaded, sizeof(*loaded) * (num_loaded + 1));
+    if (grown == NULL) {
+        snprintf(err, errlen, "out of memory loading plugin %s", path);
+        goto Exit;
+    }
+    loaded = grown;
     loaded[num_loaded].path = strdup(path);
     loaded[num_loaded].handle = handle;
     loaded[num_loaded].plugin = p;
@@ -130,10 +135,16 @@ void sg_pipeline_response_headers(sg_request_t *r)
         if (inst->plugin->on_response_headers != NULL)
             inst->plugin->on_response_headers(&sg_plugin_api, (sg_plugin_req_t *)r, inst->conf, ctx_of(r, i), req->res.status);
     }
-    for (size_t i = 0; i != r->response_headers.size; ++i)
-        h2o_add_header_by_str(&req->pool, &req->res.headers, r->response_headers.entries[i].name->base,
-                              r->response_headers.entries[i].name->len, 1, NULL, r->response_headers.entries[i].value.base,
-                              r->response_headers.entries[i].value.len);
+    for (size_t i = 0; i != r->response_headers.size; ++i) {
+        h2o_header_t *h = r->response_headers.entries + i;
+        /* Retry-After is single-valued: the plugin's value replaces the gateway's default (or the upstream's) */
+        if (h2o_lookup_token(h->name->base, h->name->len) == H2O_TOKEN_RETRY_AFTER) {
+            ssize_t at;
+            while ((at = h2o_find_header(&req->res.headers, H2O_TOKEN_RETRY_AFTER, -1)) != -1)
+                h2o_delete_header(&req->res.headers, at);
+        }
+        h2o_add_header_by_str(&req->pool, &req->res.headers, h->name->base, h->name->len, 1, NULL, h->value.base, h->value.len);
+    }
 }
 
 void sg_pipeline_log(sg_request_t *r)

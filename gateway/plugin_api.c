@@ -163,22 +163,22 @@ static void resume(sg_plugin_req_t *req, sg_plugin_status_t status)
     sg_pipeline_run(r);
 }
 
+/* plugins pick any delay: the loop's heap timers, not a fixed-duration h2o list per distinct delay (evloop.h) */
 struct st_sg_plugin_timer_t {
-    h2o_timeout_entry_t entry;
+    sg_timer_t timer;
     sg_plugin_timer_cb cb;
     void *data;
 };
 
-static void on_plugin_timer(h2o_timeout_entry_t *entry)
+static void on_plugin_timer(sg_timer_t *timer)
 {
-    sg_plugin_timer_t *t = H2O_STRUCT_FROM_MEMBER(sg_plugin_timer_t, entry, entry);
+    sg_plugin_timer_t *t = H2O_STRUCT_FROM_MEMBER(sg_plugin_timer_t, timer, timer);
     t->cb(t->data);
 }
 
 static void timer_cancel(sg_plugin_timer_t *t)
 {
-    if (h2o_timeout_is_linked(&t->entry))
-        h2o_timeout_unlink(&t->entry);
+    sg_timer_cancel(&t->timer);
 }
 
 static void timer_dispose(void *data)
@@ -189,10 +189,10 @@ static void timer_dispose(void *data)
 static sg_plugin_timer_t *timer_start(sg_plugin_req_t *req, uint64_t delay_ms, sg_plugin_timer_cb cb, void *data)
 {
     sg_plugin_timer_t *t = req_alloc(req, sizeof(*t));
-    t->entry.cb = on_plugin_timer;
+    sg_timer_init(&t->timer, on_plugin_timer);
     t->cb = cb;
     t->data = data;
-    sg_loop_set_timer(&R(req)->thread->loop, &t->entry, delay_ms);
+    sg_timer_set(&R(req)->thread->loop, &t->timer, delay_ms);
     on_dispose(req, timer_dispose, t);
     return t;
 }

@@ -2,8 +2,8 @@
  * Sandbox port traffic under tenancy: /sandboxes/{id}/port/{port}/..., the
  * server-proxy forms /sandboxes/{id}/proxy/{port}/... and
  * /v1/sandboxes/{id}/proxy/{port}/.... The caller must own the sandbox; the
- * real endpoint is asked from the owning backend (endpoints API, cached per
- * thread) and the request is streamed there with the endpoint's path prefix and
+ * real endpoint is asked from the owning backend (endpoints API, cached
+ * process-wide) and the request is streamed there with the endpoint's path prefix and
  * headers. The tenant's credentials are not forwarded.
  */
 #include <arpa/inet.h>

@@ -228,7 +228,8 @@ void sg_request_error(sg_request_t *r, int status, const char *code, const char 
         static const char fallback[] = "{\"code\":\"GATEWAY::INTERNAL_ERROR\",\"message\":\"cannot encode error\"}";
         sg_request_json(r, 500, fallback, sizeof(fallback) - 1);
     } else {
-        if (status == 503 || status == 429)
+        /* a default only: a caller that knows better set its own; a plugin's replaces it (pipeline.c) */
+        if ((status == 503 || status == 429) && h2o_find_header(&r->req->res.headers, H2O_TOKEN_RETRY_AFTER, -1) == -1)
             h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
         sg_request_json(r, status, text, strlen(text));
     }

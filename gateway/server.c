@@ -245,6 +245,20 @@ static void setup_globalconf(sg_config_t *conf)
     sg_handler_register(sg_server.admin_hosts[0], 1);
 }
 
+static int str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* the store copies its settings once at start (store.c); only tenant_cache_ttl is read from the current config */
+static int store_restart_only_changed(const sg_store_conf_t *a, const sg_store_conf_t *b)
+{
+    return a->use_redis != b->use_redis || str_differs(a->host, b->host) || a->port != b->port ||
+           str_differs(a->unix_path, b->unix_path) || str_differs(a->password, b->password) || a->db != b->db ||
+           str_differs(a->prefix, b->prefix) || a->connect_timeout_ms != b->connect_timeout_ms ||
+           a->command_timeout_ms != b->command_timeout_ms;
+}
+
 /* the settings h2o reads once at start; changing them needs a restart */
 static void warn_restart_only(sg_config_t *old, sg_config_t *new)
 {
@@ -256,9 +270,8 @@ static void warn_restart_only(sg_config_t *old, sg_config_t *new)
         sg_log(SG_LOG_WARN, "reload: listener addresses changed; they take effect on restart");
     if (old->workers != new->workers)
         sg_log(SG_LOG_WARN, "reload: workers changed; takes effect on restart");
-    if (old->store.use_redis != new->store.use_redis || (old->store.host != NULL) != (new->store.host != NULL) ||
-        (old->store.host != NULL && strcmp(old->store.host, new->store.host) != 0) || old->store.port != new->store.port)
-        sg_log(SG_LOG_WARN, "reload: redis settings changed; they take effect on restart");
+    if (store_restart_only_changed(&old->store, &new->store))
+        sg_log(SG_LOG_WARN, "reload: redis settings changed; they take effect on restart (all but tenant_cache_ttl)");
     if (old->limits.max_request_body != new->limits.max_request_body ||
         old->limits.client_idle_timeout_ms != new->limits.client_idle_timeout_ms)
         sg_log(SG_LOG_WARN, "reload: max_request_body and client_idle_timeout take effect on restart");

@@ -90,7 +90,8 @@ static void index_add(sg_hashmap_t *by_tenant, const char *tenant, indexed_t *it
     }
     if (set->n == set->cap) {
         set->cap = set->cap != 0 ? set->cap * 2 : 8;
-        set->items = realloc(set->items, sizeof(*set->items) * set->cap);
+        if ((set->items = realloc(set->items, sizeof(*set->items) * set->cap)) == NULL)
+            abort(); /* the index cannot be kept consistent without memory (as store.c's grow) */
     }
     item->tenant_pos = set->n;
     set->items[set->n++] = item;

@@ -346,17 +346,18 @@ Exit:
     return ret;
 }
 
-/* send_argv with the arguments given inline, NULL-terminated */
+/* send_argv with the arguments given inline, NULL-terminated (the compiler checks the NULL); -1 past MAX_ARGS */
+static int send_cmd(redis_t *r, sg_store_op_t *op, ...) __attribute__((sentinel));
 static int send_cmd(redis_t *r, sg_store_op_t *op, ...)
 {
-    const char *argv[MAX_ARGS];
+    const char *argv[MAX_ARGS + 1];
     int argc = 0;
     va_list ap;
     va_start(ap, op);
-    while ((argv[argc] = va_arg(ap, const char *)) != NULL)
+    while (argc <= MAX_ARGS && (argv[argc] = va_arg(ap, const char *)) != NULL)
         ++argc;
     va_end(ap);
-    return send_argv(r, op, argc, argv);
+    return argc <= MAX_ARGS ? send_argv(r, op, argc, argv) : -1;
 }
 
 /* queues the cache invalidation event of a sandbox write (inside its MULTI block: published when it commits) */
@@ -438,7 +439,12 @@ static void purge_sandbox(sg_store_t *s, const char *id, const char *tenant)
         sg_log(SG_LOG_WARN, "store: too many pending purges; the record of sandbox %s is left to reconciliation", r->purges[0].id);
         memmove(r->purges, r->purges + 1, sizeof(*r->purges) * --r->num_purges);
     }
-    r->purges = realloc(r->purges, sizeof(*r->purges) * (r->num_purges + 1));
+    purge_t *grown = realloc(r->purges, sizeof(*r->purges) * (r->num_purges + 1));
+    if (grown == NULL) {
+        sg_log(SG_LOG_WARN, "store: out of memory; the record of sandbox %s is left to reconciliation", id);
+        return;
+    }
+    r->purges = grown;
     purge_t *p = r->purges + r->num_purges++;
     memset(p, 0, sizeof(*p));
     snprintf(p->id, sizeof(p->id), "%s", id);

@@ -111,25 +111,31 @@ Error:
     return NULL;
 }
 
-static void add_entry(sni_table_t *t, const char *name, size_t len, SSL_CTX *ctx)
+/* returns -1 when out of memory (the table is left as it was) */
+static int add_entry(sni_table_t *t, const char *name, size_t len, SSL_CTX *ctx)
 {
-    t->entries = realloc(t->entries, sizeof(*t->entries) * (t->num + 1));
-    t->entries[t->num].name = strndup(name, len);
+    void *grown = realloc(t->entries, sizeof(*t->entries) * (t->num + 1));
+    if (grown == NULL)
+        return -1;
+    t->entries = grown;
+    if ((t->entries[t->num].name = strndup(name, len)) == NULL)
+        return -1;
     t->entries[t->num].ctx = ctx;
     t->num++;
+    return 0;
 }
 
-/* registers the DNS names a certificate is valid for */
-static void add_cert_names(sni_table_t *t, SSL_CTX *ctx)
+/* registers the DNS names a certificate is valid for; -1 when out of memory */
+static int add_cert_names(sni_table_t *t, SSL_CTX *ctx)
 {
     X509 *x = SSL_CTX_get0_certificate(ctx);
     GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    int found = 0;
+    int found = 0, ret = 0;
     if (sans != NULL) {
-        for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+        for (int i = 0; i < sk_GENERAL_NAME_num(sans) && ret == 0; ++i) {
             GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
             if (gn->type == GEN_DNS) {
-                add_entry(t, (const char *)ASN1_STRING_get0_data(gn->d.dNSName), ASN1_STRING_length(gn->d.dNSName), ctx);
+                ret = add_entry(t, (const char *)ASN1_STRING_get0_data(gn->d.dNSName), ASN1_STRING_length(gn->d.dNSName), ctx);
                 found = 1;
             }
         }
@@ -138,8 +144,9 @@ static void add_cert_names(sni_table_t *t, SSL_CTX *ctx)
     if (!found) {
         char cn[256];
         if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)) > 0)
-            add_entry(t, cn, strlen(cn), ctx);
+            ret = add_entry(t, cn, strlen(cn), ctx);
     }
+    return ret;
 }
 
 SSL_CTX *sg_tls_server_ctx_new(const sg_listener_conf_t *l, char *err, size_t errlen, size_t *failed_index)
@@ -151,8 +158,11 @@ SSL_CTX *sg_tls_server_ctx_new(const sg_listener_conf_t *l, char *err, size_t er
     if (def == NULL)
         return NULL;
     sni_table_t *t = calloc(1, sizeof(*t));
-    SSL_CTX_set_ex_data(def, sni_index, t);
-    add_cert_names(t, def);
+    if (t == NULL)
+        goto NoMemory;
+    SSL_CTX_set_ex_data(def, sni_index, t); /* freed with def from now on */
+    if (add_cert_names(t, def) != 0)
+        goto NoMemory;
     for (size_t i = 1; i < l->num_certs; ++i) {
         SSL_CTX *ctx = new_cert_ctx(l, &l->certs[i], err, errlen);
         if (ctx == NULL) {
@@ -160,12 +170,22 @@ SSL_CTX *sg_tls_server_ctx_new(const sg_listener_conf_t *l, char *err, size_t er
             SSL_CTX_free(def);
             return NULL;
         }
-        t->ctxs = realloc(t->ctxs, sizeof(*t->ctxs) * (t->num_ctxs + 1));
+        SSL_CTX **grown = realloc(t->ctxs, sizeof(*t->ctxs) * (t->num_ctxs + 1));
+        if (grown == NULL) {
+            SSL_CTX_free(ctx);
+            goto NoMemory;
+        }
+        t->ctxs = grown;
         t->ctxs[t->num_ctxs++] = ctx;
-        add_cert_names(t, ctx);
+        if (add_cert_names(t, ctx) != 0)
+            goto NoMemory;
     }
     SSL_CTX_set_tlsext_servername_callback(def, on_servername);
     return def;
+NoMemory:
+    snprintf(err, errlen, "out of memory while loading the certificates");
+    SSL_CTX_free(def);
+    return NULL;
 }
 
 SSL_CTX *sg_tls_client_ctx_new(const char *ca_file, char *err, size_t errlen)

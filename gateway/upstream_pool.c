@@ -65,7 +65,8 @@ sg_pool_t *sg_pool_get(sg_loop_t *l, const sg_upstream_t *u, uint64_t keepalive_
     p->keepalive_ms = keepalive_timeout_ms;
     h2o_linklist_init_anchor(&p->idle);
     h2o_linklist_init_anchor(&p->waiters);
-    l->pools = realloc(l->pools, sizeof(*l->pools) * (l->num_pools + 1));
+    /* no error path to the callers: out of memory aborts with a message, as h2o's own allocations do */
+    l->pools = h2o_mem_realloc(l->pools, sizeof(*l->pools) * (l->num_pools + 1));
     l->pools[l->num_pools++] = p;
     return p;
 }

@@ -239,6 +239,45 @@ function connectRefused(port) {
   });
 }
 
+// The store reads its redis settings once at start; only tenant_cache_ttl follows a reload. A reload that changes
+// any other one (not only the address) keeps the running values and says so.
+test('SIGHUP: a changed restart-only redis setting (prefix, db, password, timeouts) warns; tenant_cache_ttl does not', { timeout: 60000 }, env.wrap(async () => {
+  const T = require('./lib/tenancy');
+  const redis = await T.startRedis();
+  try {
+    const sim = await env.sim({ name: 'sim-reload-redis' });
+    const gw = await env.gateway(Object.assign({
+      backends: [h.backend(sim)],
+      tenants: [{ id: 'tenant-a', keys: [T.keyHash(T.newKey('a'))] }],
+      redis: { address: redis.address, prefix: 'rl1:' },
+    }, T.tenancyPlugins()));
+    const warning = /reload: redis settings changed; they take effect on restart/;
+    const changes = [
+      ['prefix', { prefix: 'rl2:' }],
+      ['db', { db: 3 }],
+      ['password', { password: 'secret' }],
+      ['command_timeout', { command_timeout: '900ms' }],
+      ['connect_timeout', { connect_timeout: '2s' }],
+    ];
+    for (const [what, change] of changes) {
+      const cfg = JSON.parse(JSON.stringify(gw.config));
+      Object.assign(cfg.redis, change);
+      const log = await gw.reload(cfg);
+      assert.match(log, /configuration reloaded/, `${what}: ${log}`);
+      assert.match(log, warning, `a reload changing redis.${what} must warn:\n${log}`);
+      await gw.reload(gw.config); // back to the running settings
+    }
+    const cfg = JSON.parse(JSON.stringify(gw.config));
+    cfg.redis.tenant_cache_ttl = '3s';
+    const log = await gw.reload(cfg);
+    assert.match(log, /configuration reloaded/, log);
+    assert.doesNotMatch(log, warning, 'tenant_cache_ttl reloads: no warning');
+    assert.equal((await h.request(`${gw.httpUrl}/health`)).status, 200);
+  } finally {
+    await redis.stop();
+  }
+}));
+
 test('SIGTERM: in-flight SSE (HTTP/1.1 and HTTP/2) completes, new connections refused, exit 0', { timeout: 60000 }, env.wrap(async (t) => {
   const sim = await env.sim({ name: 'sim-drain' });
   const sbx = await h.createSandbox(sim);

@@ -224,6 +224,62 @@ test('access log: one valid JSON line per request with route, status, backend', 
   assert.equal(entries.filter((e) => e.request_id === id('health')).length, 0, '/health has no plugins, so no access log line');
 }));
 
+// Plugin timers take any delay: 70 distinct delays in one chain (h2o 2.2 timeout lists have one fixed duration each,
+// and a loop once kept at most 64 of them, rounding the rest to another list). Each delay must be served in full and
+// none stretched: the request takes their sum, give or take scheduling.
+test('plugin timers: 70 distinct delays in one chain each fire on time', { timeout: 40000 }, env.wrap(async () => {
+  // 1..69 ms, then 1500 ms: past the 64th list the old loop rounded the long one to a list of a few ms
+  const delays = Array.from({ length: 69 }, (_, i) => i + 1).concat([1500]);
+  const sum = delays.reduce((a, b) => a + b, 0);
+  const g = await env.gateway({
+    backends: [h.backend(sim)], admin: false, https: false,
+    plugins: delays.map((d) => ({ name: 'header-stamp', path: h.PLUGIN_SO, config: { header: `X-D${d}`, value: String(d), delay: `${d}ms` } })),
+    routes: { health: { plugins: [] } },
+  });
+  try {
+    for (let round = 0; round < 2; round++) {
+      const r = await h.request(`${g.httpUrl}/v1/sandboxes`, { timeoutMs: 15000 });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers['x-d1500'], '1500');
+      assert.ok(r.ms >= sum && r.ms < sum + 1500, `round ${round}: a chain of delays summing to ${sum} ms answered after ${r.ms} ms`);
+    }
+  } finally {
+    await g.stop();
+  }
+}));
+
+// A 429/503 carries exactly one Retry-After: the gateway's default "1", or the value a plugin set instead of it.
+test('Retry-After: one header on gateway 503s, the plugin\'s value replaces the default', { timeout: 40000 }, env.wrap(async () => {
+  const dead = { name: 'dead', url: `http://127.0.0.1:${await h.freePort()}`, api_key: 'k' };
+  const values = (r) => {
+    const out = [];
+    for (let i = 0; i < r.rawHeaders.length; i += 2) if (r.rawHeaders[i].toLowerCase() === 'retry-after') out.push(r.rawHeaders[i + 1]);
+    return out;
+  };
+  const plain = await env.gateway({ backends: [dead], admin: false, https: false });
+  const stamped = await env.gateway({
+    backends: [dead], admin: false, https: false,
+    plugins: [{ name: 'header-stamp', path: h.PLUGIN_SO, config: { header: 'Retry-After', value: '7' } }],
+  });
+  try {
+    // once health checks mark the dead backend down: 503 GATEWAY::NO_HEALTHY_BACKEND
+    const a = await h.waitFor(async () => {
+      const r = await h.request(`${plain.httpUrl}/v1/sandboxes`);
+      return r.status === 503 && r;
+    }, { what: '503 from the gateway without a backend' });
+    assert.match(a.json.code, /^GATEWAY::/);
+    assert.deepEqual(values(a), ['1']);
+    const b = await h.waitFor(async () => {
+      const r = await h.request(`${stamped.httpUrl}/v1/sandboxes`);
+      return r.status === 503 && r;
+    }, { what: '503 from the gateway with the plugin' });
+    assert.deepEqual(values(b), ['7'], `Retry-After headers: ${JSON.stringify(values(b))}`);
+  } finally {
+    await plain.stop();
+    await stamped.stop();
+  }
+}));
+
 test('sandgate exits 0 on SIGTERM', { timeout: 30000 }, env.wrap(async () => {
   await gw.stop();
 }));
