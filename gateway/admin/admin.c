@@ -1,10 +1,10 @@
 #include <string.h>
 #include <jansson.h>
-#include "admin.h"
-#include "backend.h"
-#include "keyhash.h"
-#include "metrics.h"
-#include "server.h"
+#include "admin/admin.h"
+#include "backend/backend.h"
+#include "util/keyhash.h"
+#include "runtime/metrics.h"
+#include "core/server.h"
 
 /* returns 1 if the request carries the admin key; otherwise sends 401 and returns 0 */
 static int authenticate(sg_request_t *r)

@@ -5,7 +5,7 @@
 #ifndef SG_ADMIN_H
 #define SG_ADMIN_H
 
-#include "request.h"
+#include "runtime/request.h"
 
 void sg_admin_handle(sg_request_t *r);
 

@@ -1,9 +1,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include "backend.h"
-#include "log.h"
-#include "upstream_pool.h"
+#include "backend/backend.h"
+#include "util/log.h"
+#include "backend/upstream_pool.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static sg_backend_t **registry;

@@ -8,7 +8,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
-#include "config.h"
+#include "config/config.h"
 
 struct st_sg_upstream_t;
 

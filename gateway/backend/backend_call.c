@@ -1,9 +1,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
-#include "backend_call.h"
-#include "httpclient.h"
+#include "backend/backend.h"
+#include "backend/backend_call.h"
+#include "backend/httpclient.h"
 
 const char sg_backend_call_err_too_large[] = "backend response too large";
 

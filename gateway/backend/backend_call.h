@@ -7,8 +7,8 @@
 #define SG_BACKEND_CALL_H
 
 #include <h2o.h>
-#include "config.h"
-#include "evloop.h"
+#include "config/config.h"
+#include "util/evloop.h"
 
 typedef struct st_sg_backend_call_t sg_backend_call_t;
 

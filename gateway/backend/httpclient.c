@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <http_parser.h>
-#include "httpclient.h"
+#include "backend/httpclient.h"
 
 const char sg_httpclient_err_io_timeout[] = "upstream timed out";
 const char sg_httpclient_err_closed[] = "upstream closed the connection prematurely";

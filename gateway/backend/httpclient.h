@@ -12,8 +12,8 @@
 #define SG_HTTPCLIENT_H
 
 #include <h2o.h>
-#include "evloop.h"
-#include "upstream_pool.h"
+#include "util/evloop.h"
+#include "backend/upstream_pool.h"
 
 typedef struct st_sg_httpclient_t sg_httpclient_t;
 

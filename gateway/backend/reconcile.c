@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "backend.h"
-#include "backend_call.h"
-#include "log.h"
-#include "ownership.h"
-#include "reconcile.h"
-#include "request.h"
-#include "store.h"
+#include "backend/backend.h"
+#include "backend/backend_call.h"
+#include "util/log.h"
+#include "tenancy/ownership.h"
+#include "backend/reconcile.h"
+#include "runtime/request.h"
+#include "store/store.h"
 
 #define PAGE_SIZE 200
 #define MAX_PAGES 500

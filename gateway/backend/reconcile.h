@@ -4,9 +4,9 @@
 #ifndef SG_RECONCILE_H
 #define SG_RECONCILE_H
 
-#include "config.h"
-#include "evloop.h"
-#include "store.h"
+#include "config/config.h"
+#include "util/evloop.h"
+#include "store/store.h"
 
 /* Starts one round on loop; *running is 1 until the round has finished (then 0). */
 void sg_reconcile_start(sg_loop_t *loop, sg_store_t *store, sg_config_t *conf, int *running);

@@ -1,8 +1,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include "backend.h"
-#include "upstream_pool.h"
+#include "backend/backend.h"
+#include "backend/upstream_pool.h"
 
 const char sg_pool_err_connect_timeout[] = "upstream connect timeout";
 const char sg_pool_err_busy[] = "upstream connection pool exhausted";

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <openssl/ssl.h>
 #include <h2o.h>
-#include "evloop.h"
+#include "util/evloop.h"
 
 struct st_sg_backend_t;
 

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "admission.h"
-#include "tenant.h"
+#include "config/admission.h"
+#include "config/tenant.h"
 
 typedef struct st_ctx_t {
     const sg_admission_t *adm;

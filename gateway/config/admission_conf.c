@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "admission.h"
-#include "yamlconf.h"
+#include "config/admission.h"
+#include "util/yamlconf.h"
 
 typedef enum en_type_t {
     T_BOOL,

@@ -4,13 +4,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <h2o.h>
-#include "backend.h"
-#include "config.h"
-#include "config_parse.h"
-#include "keyhash.h"
-#include "pipeline.h"
-#include "tls.h"
-#include "yamlconf.h"
+#include "backend/backend.h"
+#include "config/config.h"
+#include "config/config_parse.h"
+#include "util/keyhash.h"
+#include "plugin/pipeline.h"
+#include "config/tls.h"
+#include "util/yamlconf.h"
 
 static char *dup_or_empty(const char *s)
 {

@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <openssl/ssl.h>
-#include "router.h"
-#include "store.h"
-#include "tenant.h"
-#include "port_token.h"
+#include "util/router.h"
+#include "store/store.h"
+#include "config/tenant.h"
+#include "config/port_token.h"
 
 struct st_sg_plugin_t;
 struct st_sg_backend_t;

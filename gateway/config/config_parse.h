@@ -4,9 +4,9 @@
 #ifndef SG_CONFIG_PARSE_H
 #define SG_CONFIG_PARSE_H
 
-#include "config.h"
-#include "router.h"
-#include "yamlconf.h"
+#include "config/config.h"
+#include "util/router.h"
+#include "util/yamlconf.h"
 
 void sg_config_parse_tenants(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);
 void sg_config_parse_store(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf);

@@ -3,8 +3,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "config.h"
-#include "config_parse.h"
+#include "config/config.h"
+#include "config/config_parse.h"
 
 static char **parse_string_list(sg_yaml_t *y, yaml_node_t *seq, const char *what, size_t *n)
 {

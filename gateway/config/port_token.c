@@ -12,12 +12,12 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include "config.h"
-#include "log.h"
-#include "port_token.h"
-#include "request.h"
-#include "router.h"
-#include "tenant_cache.h"
+#include "config/config.h"
+#include "util/log.h"
+#include "config/port_token.h"
+#include "runtime/request.h"
+#include "util/router.h"
+#include "tenancy/tenant_cache.h"
 
 #define VERSION "sgt1"
 #define MAC_B64_LEN 43 /* 32 bytes, base64url without padding */

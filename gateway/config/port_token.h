@@ -22,7 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "store.h"
+#include "store/store.h"
 
 #define SG_PORT_TOKEN_HEADER "X-Sandgate-Token"
 #define SG_PORT_TOKEN_HEADER_LC "x-sandgate-token"

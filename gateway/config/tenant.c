@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "tenant.h"
+#include "config/tenant.h"
 
 int sg_parse_cpu_millis(const char *s, uint64_t *out)
 {

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
-#include "admission.h"
-#include "keyhash.h"
+#include "config/admission.h"
+#include "util/keyhash.h"
 
 typedef struct st_sg_tenant_key_t {
     unsigned char hash[SG_KEYHASH_LEN];

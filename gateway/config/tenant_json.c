@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "router.h"
-#include "tenant.h"
-#include "yamlconf.h"
+#include "util/router.h"
+#include "config/tenant.h"
+#include "util/yamlconf.h"
 
 /* A JSON string or list of strings as a NULL-terminated malloc'd array. Returns -1 on a wrong type. */
 static int string_list(json_t *v, char ***out, size_t *n)

@@ -6,7 +6,7 @@
 #include <openssl/x509v3.h>
 #include <h2o.h>
 #include <h2o/http2.h>
-#include "tls.h"
+#include "config/tls.h"
 
 typedef struct st_sni_entry_t {
     char *name;

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 #include <openssl/ssl.h>
-#include "config.h"
+#include "config/config.h"
 
 /*
  * Builds the server SSL_CTX of a listener. The first certificate is the default;

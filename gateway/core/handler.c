@@ -6,14 +6,14 @@
  */
 #include <string.h>
 #include <sys/time.h>
-#include "admin.h"
-#include "backend.h"
-#include "handler.h"
-#include "lifecycle.h"
-#include "pipeline.h"
-#include "proxy.h"
-#include "reqcheck.h"
-#include "server.h"
+#include "admin/admin.h"
+#include "backend/backend.h"
+#include "core/handler.h"
+#include "tenancy/lifecycle.h"
+#include "plugin/pipeline.h"
+#include "proxy/proxy.h"
+#include "core/reqcheck.h"
+#include "core/server.h"
 
 typedef struct st_handler_t {
     h2o_handler_t super;

@@ -7,15 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
-#include "cache_events.h"
-#include "health.h"
-#include "lifecycle.h"
-#include "reconcile.h"
-#include "store.h"
-#include "httpclient.h"
-#include "log.h"
-#include "server.h"
+#include "backend/backend.h"
+#include "tenancy/cache_events.h"
+#include "core/health.h"
+#include "tenancy/lifecycle.h"
+#include "backend/reconcile.h"
+#include "store/store.h"
+#include "backend/httpclient.h"
+#include "util/log.h"
+#include "core/server.h"
 
 typedef struct st_check_t {
     sg_config_t *config; /* retained while the check runs */

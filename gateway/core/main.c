@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
-#include "config.h"
-#include "keyhash.h"
-#include "pipeline.h"
-#include "server.h"
+#include "backend/backend.h"
+#include "config/config.h"
+#include "util/keyhash.h"
+#include "plugin/pipeline.h"
+#include "core/server.h"
 #include "version.h"
 
 static void usage(FILE *fp)

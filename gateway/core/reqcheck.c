@@ -1,7 +1,7 @@
 #include <string.h>
 #include <strings.h>
-#include "reqcheck.h"
-#include "urlenc.h"
+#include "core/reqcheck.h"
+#include "util/urlenc.h"
 
 /* picohttpparser, linked into libh2o (Debian ships no header for it) */
 struct phr_header {

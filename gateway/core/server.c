@@ -8,15 +8,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "backend.h"
-#include "handler.h"
-#include "cache_events.h"
-#include "health.h"
-#include "intake.h"
-#include "log.h"
-#include "server.h"
-#include "store.h"
-#include "tenant_cache.h"
+#include "backend/backend.h"
+#include "core/handler.h"
+#include "tenancy/cache_events.h"
+#include "core/health.h"
+#include "runtime/intake.h"
+#include "util/log.h"
+#include "core/server.h"
+#include "store/store.h"
+#include "tenancy/tenant_cache.h"
 
 sg_server_t sg_server;
 

@@ -8,10 +8,10 @@
 
 #include <pthread.h>
 #include <h2o.h>
-#include "config.h"
-#include "evloop.h"
-#include "linger.h"
-#include "metrics.h"
+#include "config/config.h"
+#include "util/evloop.h"
+#include "runtime/linger.h"
+#include "runtime/metrics.h"
 
 typedef struct st_sg_thread_listener_t {
     h2o_socket_t *sock;

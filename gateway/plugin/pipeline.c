@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "pipeline.h"
-#include "tenant_cache.h"
+#include "plugin/pipeline.h"
+#include "tenancy/tenant_cache.h"
 
 extern const sg_plugin_t sg_plugin_request_id;
 extern const sg_plugin_t sg_plugin_access_log;

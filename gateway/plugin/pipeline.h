@@ -6,9 +6,9 @@
 #ifndef SG_PIPELINE_H
 #define SG_PIPELINE_H
 
-#include "../lua-free-plugins/plugin.h"
-#include "request.h"
-#include "yamlconf.h"
+#include "plugin.h"
+#include "runtime/request.h"
+#include "util/yamlconf.h"
 
 struct st_sg_plugin_conf_t {
     sg_yaml_t *y;

@@ -8,12 +8,12 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/time.h>
-#include "log.h"
-#include "pipeline.h"
-#include "server.h"
-#include "store.h"
-#include "tenant.h"
-#include "router.h"
+#include "util/log.h"
+#include "plugin/pipeline.h"
+#include "core/server.h"
+#include "store/store.h"
+#include "config/tenant.h"
+#include "util/router.h"
 
 /* ---- configuration ---- */
 

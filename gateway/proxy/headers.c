@@ -1,6 +1,6 @@
 #include <string.h>
 #include <strings.h>
-#include "headers.h"
+#include "proxy/headers.h"
 
 static const char *const hop_by_hop[] = {
     "connection",         "keep-alive",          "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",

@@ -3,14 +3,14 @@
 #include <h2o.h>
 #include <h2o/http1.h>
 #include <h2o/tunnel.h>
-#include "headers.h"
-#include "httpclient.h"
-#include "intake.h"
-#include "log.h"
-#include "pipeline.h"
-#include "port_token.h"
-#include "proxy.h"
-#include "server.h"
+#include "proxy/headers.h"
+#include "backend/httpclient.h"
+#include "runtime/intake.h"
+#include "util/log.h"
+#include "plugin/pipeline.h"
+#include "config/port_token.h"
+#include "proxy/proxy.h"
+#include "core/server.h"
 
 typedef struct st_proxy_t {
     h2o_generator_t super;

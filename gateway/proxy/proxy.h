@@ -8,9 +8,9 @@
 #define SG_PROXY_H
 
 #include <h2o.h>
-#include "backend.h"
-#include "request.h"
-#include "upstream_pool.h"
+#include "backend/backend.h"
+#include "runtime/request.h"
+#include "backend/upstream_pool.h"
 
 typedef struct st_sg_proxy_target_t {
     const sg_upstream_t *upstream;

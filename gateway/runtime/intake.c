@@ -8,12 +8,12 @@
 #include <h2o.h>
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h> /* with compat/khash.h */
-#include "intake.h"
-#include "lifecycle.h"
-#include "log.h"
+#include "runtime/intake.h"
+#include "tenancy/lifecycle.h"
+#include "util/log.h"
 #include "plugin.h"
-#include "router.h"
-#include "server.h"
+#include "util/router.h"
+#include "core/server.h"
 
 /* picohttpparser, linked into libh2o (Debian ships no header for it) */
 struct phr_header {

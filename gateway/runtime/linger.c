@@ -3,7 +3,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "linger.h"
+#include "runtime/linger.h"
 
 /* how often to look again whether h2o has let go of its descriptor */
 #define RECHECK_MS 10

@@ -15,7 +15,7 @@
 #define SG_LINGER_H
 
 #include <h2o.h>
-#include "evloop.h"
+#include "util/evloop.h"
 
 typedef struct st_sg_linger_list_t {
     h2o_linklist_t conns; /* lingering connections of one thread */

@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
-#include "intake.h"
-#include "metrics.h"
+#include "backend/backend.h"
+#include "runtime/intake.h"
+#include "runtime/metrics.h"
 
 int64_t sg_metrics_websockets_total;
 

@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "config.h"
-#include "router.h"
+#include "config/config.h"
+#include "util/router.h"
 
 #define SG_METRICS_NUM_BUCKETS 14
 

@@ -3,9 +3,9 @@
 #include <string.h>
 #include <sys/time.h>
 #include <jansson.h>
-#include "pipeline.h"
-#include "request.h"
-#include "server.h"
+#include "plugin/pipeline.h"
+#include "runtime/request.h"
+#include "core/server.h"
 
 static void on_setup_ostream(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {

@@ -8,9 +8,9 @@
 #define SG_REQUEST_H
 
 #include <h2o.h>
-#include "config.h"
-#include "router.h"
-#include "../lua-free-plugins/plugin.h"
+#include "config/config.h"
+#include "util/router.h"
+#include "plugin.h"
 
 struct st_sg_thread_t;
 

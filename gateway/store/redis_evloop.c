@@ -1,7 +1,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include "redis_evloop.h"
+#include "store/redis_evloop.h"
 
 typedef struct st_adapter_t {
     redisAsyncContext *ac;    /* NULL once hiredis cleaned up */

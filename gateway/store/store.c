@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "log.h"
-#include "store_impl.h"
+#include "util/log.h"
+#include "store/store_impl.h"
 
 const char sg_store_err_unavailable[] = "state store unavailable";
 const char sg_store_err_invalid[] = "invalid argument to the state store";

@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "evloop.h"
+#include "util/evloop.h"
 
 #define SG_STORE_ID_MAX 128
 

@@ -14,7 +14,7 @@
 #ifndef SG_STORE_IMPL_H
 #define SG_STORE_IMPL_H
 
-#include "store.h"
+#include "store/store.h"
 
 typedef enum en_sg_store_req_t {
     SG_STORE_GET_SANDBOX,

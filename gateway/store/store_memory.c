@@ -12,8 +12,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include "hashmap.h"
-#include "store_impl.h"
+#include "util/hashmap.h"
+#include "store/store_impl.h"
 
 typedef struct st_indexed_t {
     size_t tenant_pos; /* position in its tenant_set_t */

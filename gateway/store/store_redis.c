@@ -31,9 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <hiredis/async.h>
-#include "log.h"
-#include "redis_evloop.h"
-#include "store_impl.h"
+#include "util/log.h"
+#include "store/redis_evloop.h"
+#include "store/store_impl.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <hiredis/async.h>
-#include "cache_events.h"
-#include "keyhash.h"
-#include "lifecycle.h"
-#include "log.h"
-#include "ownership.h"
-#include "redis_evloop.h"
-#include "store_impl.h"
+#include "tenancy/cache_events.h"
+#include "util/keyhash.h"
+#include "tenancy/lifecycle.h"
+#include "util/log.h"
+#include "tenancy/ownership.h"
+#include "store/redis_evloop.h"
+#include "store/store_impl.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

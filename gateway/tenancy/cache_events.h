@@ -24,7 +24,7 @@
 #define SG_CACHE_EVENTS_H
 
 #include <stdint.h>
-#include "evloop.h"
+#include "util/evloop.h"
 
 #define SG_CACHE_EVENTS_BOUND_MS 1000
 #define SG_CACHE_EVENTS_HEARTBEAT_MS 200

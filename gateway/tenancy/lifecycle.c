@@ -1,16 +1,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
-#include "httpclient.h"
-#include "lifecycle.h"
-#include "lifecycle_route.h"
-#include "ownership.h"
-#include "pipeline.h"
-#include "proxy.h"
-#include "server.h"
-#include "snapshot_tag.h"
-#include "upstream_pool.h"
+#include "backend/backend.h"
+#include "backend/httpclient.h"
+#include "tenancy/lifecycle.h"
+#include "tenancy/lifecycle_route.h"
+#include "tenancy/ownership.h"
+#include "plugin/pipeline.h"
+#include "proxy/proxy.h"
+#include "core/server.h"
+#include "tenancy/snapshot_tag.h"
+#include "backend/upstream_pool.h"
 
 typedef struct st_lc_t {
     sg_request_t *r;

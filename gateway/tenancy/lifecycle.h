@@ -9,8 +9,8 @@
 #define SG_LIFECYCLE_H
 
 #include <jansson.h>
-#include "backend_call.h"
-#include "request.h"
+#include "backend/backend_call.h"
+#include "runtime/request.h"
 
 /* 1 when tenants are configured (or kept in Redis): lifecycle calls need a tenant. */
 int sg_lifecycle_tenancy_enabled(const sg_config_t *conf);

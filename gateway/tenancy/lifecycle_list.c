@@ -8,14 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
-#include "lifecycle.h"
-#include "ownership.h"
-#include "pipeline.h"
-#include "server.h"
-#include "snapshot_tag.h"
-#include "tenant.h"
-#include "urlenc.h"
+#include "backend/backend.h"
+#include "tenancy/lifecycle.h"
+#include "tenancy/ownership.h"
+#include "plugin/pipeline.h"
+#include "core/server.h"
+#include "tenancy/snapshot_tag.h"
+#include "config/tenant.h"
+#include "util/urlenc.h"
 
 #define FETCH_PAGE_SIZE 200
 #define MAX_PAGES 100

@@ -1,6 +1,6 @@
 #include <string.h>
-#include "lifecycle_route.h"
-#include "router.h"
+#include "tenancy/lifecycle_route.h"
+#include "util/router.h"
 
 static int is(const char *s, size_t len, const char *lit)
 {

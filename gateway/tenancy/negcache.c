@@ -1,10 +1,10 @@
 #include <pthread.h>
 #include <string.h>
-#include "cache_events.h"
-#include "hashmap.h"
-#include "negcache.h"
-#include "request.h"
-#include "store.h"
+#include "tenancy/cache_events.h"
+#include "util/hashmap.h"
+#include "tenancy/negcache.h"
+#include "runtime/request.h"
+#include "store/store.h"
 
 #define NEGCACHE_BUCKETS 1024 /* power of two */
 #define NEGCACHE_WAYS 4

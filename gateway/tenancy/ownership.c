@@ -3,17 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "backend.h"
-#include "backend_call.h"
-#include "cache_events.h"
-#include "hashmap.h"
-#include "negcache.h"
-#include "ownership.h"
-#include "pipeline.h"
-#include "server.h"
-#include "router.h"
-#include "snapshot_tag.h"
-#include "tenant.h"
+#include "backend/backend.h"
+#include "backend/backend_call.h"
+#include "tenancy/cache_events.h"
+#include "util/hashmap.h"
+#include "tenancy/negcache.h"
+#include "tenancy/ownership.h"
+#include "plugin/pipeline.h"
+#include "core/server.h"
+#include "util/router.h"
+#include "tenancy/snapshot_tag.h"
+#include "config/tenant.h"
 
 #define CACHE_SIZE 8192 /* entries, process-wide */
 #define CACHE_STRIPES 64

@@ -8,8 +8,8 @@
 #ifndef SG_OWNERSHIP_H
 #define SG_OWNERSHIP_H
 
-#include "request.h"
-#include "store.h"
+#include "runtime/request.h"
+#include "store/store.h"
 
 /*
  * rec is the owner record (any tenant: the caller compares), NULL if no backend

@@ -12,14 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
-#include "cache_events.h"
-#include "hashmap.h"
-#include "lifecycle.h"
-#include "ownership.h"
-#include "port_token.h"
-#include "proxy.h"
-#include "server.h"
+#include "backend/backend.h"
+#include "tenancy/cache_events.h"
+#include "util/hashmap.h"
+#include "tenancy/lifecycle.h"
+#include "tenancy/ownership.h"
+#include "config/port_token.h"
+#include "proxy/proxy.h"
+#include "core/server.h"
 
 #define CACHE_SIZE 1024
 #define CACHE_TTL_MS 30000

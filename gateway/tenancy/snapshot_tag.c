@@ -1,8 +1,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "router.h"
-#include "snapshot_tag.h"
+#include "util/router.h"
+#include "tenancy/snapshot_tag.h"
 
 h2o_iovec_t sg_snapshot_tag_request(h2o_mem_pool_t *pool, const char *tag, h2o_iovec_t tenant, h2o_iovec_t body, const char **err)
 {

@@ -12,7 +12,7 @@
 #define SG_SNAPSHOT_TAG_H
 
 #include <h2o.h>
-#include "store.h"
+#include "store/store.h"
 
 /*
  * Builds the body sent to the backend for a create-snapshot request of tenant (body may be empty: `{}`). Returns

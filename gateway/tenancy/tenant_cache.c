@@ -1,11 +1,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include "hashmap.h"
-#include "log.h"
-#include "server.h"
-#include "store.h"
-#include "tenant_cache.h"
+#include "util/hashmap.h"
+#include "util/log.h"
+#include "core/server.h"
+#include "store/store.h"
+#include "tenancy/tenant_cache.h"
 
 #define CACHE_SIZE 1024 /* entries, direct-mapped by id */
 #define NEGATIVE_TTL_MS 2000

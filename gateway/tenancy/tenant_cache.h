@@ -10,7 +10,7 @@
 #ifndef SG_TENANT_CACHE_H
 #define SG_TENANT_CACHE_H
 
-#include "request.h"
+#include "runtime/request.h"
 
 /*
  * Sets r->tenant_def to the stored definition of r->tenant and calls cb(r)

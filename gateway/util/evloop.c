@@ -1,7 +1,7 @@
 #include <pthread.h>
 #include <stdlib.h>
-#include "evloop.h"
-#include "upstream_pool.h"
+#include "util/evloop.h"
+#include "backend/upstream_pool.h"
 
 void sg_loop_init(sg_loop_t *l, h2o_evloop_t *loop, size_t thread_index)
 {

@@ -4,7 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/random.h>
-#include "hashmap.h"
+#include "util/hashmap.h"
 
 #define MIN_CAPACITY 16
 

@@ -5,8 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include "keyhash.h"
-#include "urlenc.h"
+#include "util/keyhash.h"
+#include "util/urlenc.h"
 
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;

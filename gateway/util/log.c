@@ -2,7 +2,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/time.h>
-#include "log.h"
+#include "util/log.h"
 
 static int min_level = SG_LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error"};

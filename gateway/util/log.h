@@ -6,7 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include "config.h"
+#include "config/config.h"
 
 void sg_log_set_level(sg_log_level_t level);
 void sg_log(sg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

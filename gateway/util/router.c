@@ -1,5 +1,5 @@
 #include <string.h>
-#include "router.h"
+#include "util/router.h"
 
 static const char *const class_names[SG_ROUTE_MAX] = {"unknown", "health", "lifecycle", "port", "admin"};
 

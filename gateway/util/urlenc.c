@@ -1,5 +1,5 @@
 #include <string.h>
-#include "urlenc.h"
+#include "util/urlenc.h"
 
 int sg_hexval(int c)
 {

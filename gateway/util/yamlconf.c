@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "yamlconf.h"
+#include "util/yamlconf.h"
 
 static void append_error(sg_yaml_t *y, const char *msg)
 {
