@@ -4,7 +4,7 @@
 #include "backend/backend.h"
 #include "util/keyhash.h"
 #include "runtime/metrics.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 
 /* returns 1 if the request carries the admin key; otherwise sends 401 and returns 0 */
 static int authenticate(sg_request_t *r)
@@ -72,11 +72,13 @@ static void backends(sg_request_t *r)
 
 static void metrics(sg_request_t *r)
 {
-    sg_metrics_t *shards[sg_server.num_threads];
-    for (size_t i = 0; i != sg_server.num_threads; ++i)
-        shards[i] = &sg_server.threads[i].metrics;
+    size_t num_threads;
+    sg_thread_t *threads = sg_thread_all(&num_threads);
+    sg_metrics_t *shards[num_threads + 1];
+    for (size_t i = 0; i != num_threads; ++i)
+        shards[i] = &threads[i].metrics;
     size_t len;
-    char *text = sg_metrics_render(shards, sg_server.num_threads, r->config, &len);
+    char *text = sg_metrics_render(shards, num_threads, r->config, &len);
     h2o_req_t *req = r->req;
     req->res.status = 200;
     req->res.reason = "OK";

@@ -12,9 +12,9 @@
 #include "backend/backend.h"
 #include "backend/backend_call.h"
 #include "util/log.h"
-#include "tenancy/ownership.h"
+#include "backend/sandbox_rec.h"
 #include "backend/reconcile.h"
-#include "runtime/request.h"
+#include "util/clock.h"
 #include "store/store.h"
 
 #define PAGE_SIZE 200
@@ -99,7 +99,7 @@ static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *r
             if (json_object_get(known, id) != NULL || !json_is_object(item))
                 continue;
             sg_sandbox_rec_t rec;
-            if (sg_ownership_rec_from_json(rd->config->lifecycle.tenant_tag, s->be->name, item, &rec) != 0 || rec.tenant[0] == '\0')
+            if (sg_sandbox_rec_from_json(rd->config->lifecycle.tenant_tag, s->be->name, item, &rec) != 0 || rec.tenant[0] == '\0')
                 continue;
             sg_store_put_sandbox(rd->store, &rec, ignore, NULL);
             rd->adopted++;

@@ -67,6 +67,7 @@ sg_pool_t *sg_pool_get(sg_loop_t *l, const sg_upstream_t *u, uint64_t keepalive_
     h2o_linklist_init_anchor(&p->waiters);
     l->pools = realloc(l->pools, sizeof(*l->pools) * (l->num_pools + 1));
     l->pools[l->num_pools++] = p;
+    sg_loop_on_dispose(l, sg_pool_dispose_all);
     return p;
 }
 

@@ -4,11 +4,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <h2o.h>
-#include "backend/backend.h"
+#include "config/backend_state.h"
 #include "config/config.h"
 #include "config/config_parse.h"
 #include "util/keyhash.h"
-#include "plugin/pipeline.h"
+#include "config/plugin_registry.h"
 #include "config/tls.h"
 #include "util/yamlconf.h"
 
@@ -559,4 +559,9 @@ const sg_tenant_t *sg_config_find_tenant(sg_config_t *conf, const char *id)
         if (strcmp(conf->tenants[i].id, id) == 0)
             return conf->tenants + i;
     return NULL;
+}
+
+int sg_config_tenancy_enabled(const sg_config_t *conf)
+{
+    return conf->num_tenants != 0 || conf->store.use_redis;
 }

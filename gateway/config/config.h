@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <openssl/ssl.h>
+#include "util/log.h"
 #include "util/router.h"
 #include "store/store.h"
 #include "config/tenant.h"
@@ -96,8 +97,6 @@ typedef struct st_sg_health_conf_t {
     uint64_t unhealthy_threshold;
 } sg_health_conf_t;
 
-typedef enum en_sg_log_level_t { SG_LOG_DEBUG = 0, SG_LOG_INFO, SG_LOG_WARN, SG_LOG_ERROR } sg_log_level_t;
-
 typedef struct st_sg_config_t {
     char *file;
     uint64_t workers;
@@ -140,5 +139,7 @@ void sg_config_retain(sg_config_t *conf);
 void sg_config_release(sg_config_t *conf);
 sg_backend_conf_t *sg_config_find_backend(sg_config_t *conf, const char *name);
 const sg_tenant_t *sg_config_find_tenant(sg_config_t *conf, const char *id);
+/* 1 when tenants are configured (or kept in Redis): lifecycle calls need a tenant. */
+int sg_config_tenancy_enabled(const sg_config_t *conf);
 
 #endif

@@ -15,9 +15,7 @@
 #include "config/config.h"
 #include "util/log.h"
 #include "config/port_token.h"
-#include "runtime/request.h"
 #include "util/router.h"
-#include "tenancy/tenant_cache.h"
 
 #define VERSION "sgt1"
 #define MAC_B64_LEN 43 /* 32 bytes, base64url without padding */
@@ -494,42 +492,4 @@ Exit:
     proc.keyed = NULL;
     OPENSSL_cleanse(proc.secret, sizeof(proc.secret));
     pthread_mutex_unlock(&proc.lock);
-}
-
-/* ---- port routes ---- */
-
-int sg_port_token_authenticate(sg_request_t *r, void (*cb)(sg_request_t *r))
-{
-    h2o_req_t *req = r->req;
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC), -1);
-    if (i == -1)
-        return 0;
-    h2o_iovec_t token = req->headers.entries[i].value;
-    char tenant[SG_STORE_ID_MAX + 1];
-    sg_port_token_result_t res =
-        sg_port_token_verify(&r->config->port_tokens, token.base, token.len, r->route.sandbox_id != NULL ? r->route.sandbox_id : "",
-                             r->route.sandbox_id != NULL ? r->route.sandbox_id_len : 0, r->route.port, tenant, sizeof(tenant));
-    if (res == SG_PORT_TOKEN_UNAVAILABLE) {
-        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE",
-                         "cannot verify the access token: the shared secret is not loaded yet");
-        return 1;
-    }
-    if (res == SG_PORT_TOKEN_OK) {
-        const sg_tenant_t *t = sg_config_find_tenant(r->config, tenant);
-        size_t len = strlen(tenant);
-        if (t != NULL) {
-            r->tenant = h2o_iovec_init(t->id, len);
-            r->tenant_def = t;
-            cb(r);
-            return 1;
-        }
-        if (r->config->store.use_redis && sg_router_valid_id(tenant, len)) {
-            r->tenant = h2o_strdup(&req->pool, tenant, len); /* maybe a tenant kept in the store */
-            sg_tenant_cache_resolve(r, cb);
-            return 1;
-        }
-    }
-    /* one body for every failure: a caller learns nothing about which part was wrong */
-    sg_request_error(r, 401, "INVALID_API_KEY", "Invalid access token.");
-    return 1;
 }

@@ -72,13 +72,4 @@ sg_port_token_result_t sg_port_token_verify(const sg_port_token_conf_t *conf, co
 int sg_port_token_secret_prepare(sg_port_token_secret_t *s);
 void sg_port_token_conf_dispose(sg_port_token_conf_t *conf);
 
-struct st_sg_request_t;
-/*
- * Port routes: authenticates r by the token in its X-Sandgate-Token header against the route's sandbox id and
- * port, binds the token's tenant and calls cb(r) (possibly later, once a tenant kept in the store is loaded).
- * Returns 0 when r carries no token (nothing done), 1 when it did (cb called, or an error response sent: every
- * invalid token gets the same 401 body).
- */
-int sg_port_token_authenticate(struct st_sg_request_t *r, void (*cb)(struct st_sg_request_t *r));
-
 #endif

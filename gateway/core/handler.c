@@ -13,7 +13,7 @@
 #include "plugin/pipeline.h"
 #include "proxy/proxy.h"
 #include "core/reqcheck.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 
 typedef struct st_handler_t {
     h2o_handler_t super;
@@ -50,7 +50,7 @@ void sg_handler_dispatch(sg_request_t *r)
         return;
     }
     case SG_ROUTE_LIFECYCLE:
-        if (sg_lifecycle_tenancy_enabled(r->config)) {
+        if (sg_config_tenancy_enabled(r->config)) {
             sg_lifecycle_handle(r);
             return;
         }
@@ -58,7 +58,7 @@ void sg_handler_dispatch(sg_request_t *r)
         proxy_to_backend(r, req->input.path);
         return;
     case SG_ROUTE_PORT: {
-        if (sg_lifecycle_tenancy_enabled(r->config)) {
+        if (sg_config_tenancy_enabled(r->config)) {
             sg_port_handle(r);
             return;
         }
@@ -114,6 +114,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         sg_request_error(r, 431, "GATEWAY::HEADERS_TOO_LARGE", "request headers exceed limits.max_header_size");
         return 0;
     }
+    r->dispatch = sg_handler_dispatch;
     sg_pipeline_run(r);
     return 0;
 }
@@ -280,6 +281,7 @@ static void setup_pathconf(h2o_pathconf_t *pathconf, int is_admin, int with_hand
 
 void sg_handler_register(h2o_hostconf_t *hostconf, int is_admin)
 {
+    sg_request_set_response_headers_hook(sg_pipeline_response_headers);
     setup_pathconf(h2o_config_register_path(hostconf, "/", 0), is_admin, 1);
     setup_pathconf(&hostconf->fallback_path, is_admin, 0);
 }

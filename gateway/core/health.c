@@ -10,12 +10,11 @@
 #include "backend/backend.h"
 #include "tenancy/cache_events.h"
 #include "core/health.h"
-#include "tenancy/lifecycle.h"
 #include "backend/reconcile.h"
 #include "store/store.h"
 #include "backend/httpclient.h"
 #include "util/log.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 
 typedef struct st_check_t {
     sg_config_t *config; /* retained while the check runs */
@@ -108,7 +107,7 @@ static void *health_main(void *arg)
     uint64_t next_reconcile = h2o_now(loop) + 2000;
 
     while (!__atomic_load_n(&stop_requested, __ATOMIC_RELAXED)) {
-        sg_config_t *conf = sg_server_current_config();
+        sg_config_t *conf = sg_thread_current_config();
         uint64_t now = h2o_now(loop);
         for (size_t i = 0; i != conf->num_backends; ++i) {
             sg_backend_conf_t *be = conf->backends + i;
@@ -128,7 +127,7 @@ static void *health_main(void *arg)
                 start_check(conf, be, &state[j]->in_progress);
             }
         }
-        if (sg_lifecycle_tenancy_enabled(conf) && !reconciling && now >= next_reconcile) {
+        if (sg_config_tenancy_enabled(conf) && !reconciling && now >= next_reconcile) {
             next_reconcile = now + conf->lifecycle.reconcile_interval_ms;
             sg_reconcile_start(&hloop, store, conf, &reconciling);
         }

@@ -20,61 +20,10 @@
 
 sg_server_t sg_server;
 
-static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
-static sg_config_t *current_config;
-
 typedef struct st_ctl_message_t {
     h2o_multithread_message_t super;
     int shutdown;
 } ctl_message_t;
-
-sg_config_t *sg_server_current_config(void)
-{
-    pthread_mutex_lock(&config_lock);
-    sg_config_t *c = current_config;
-    sg_config_retain(c);
-    pthread_mutex_unlock(&config_lock);
-    return c;
-}
-
-void sg_server_publish_config(sg_config_t *conf)
-{
-    pthread_mutex_lock(&config_lock);
-    sg_config_t *old = current_config;
-    __atomic_store_n(&current_config, conf, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&config_lock);
-    if (old != NULL)
-        sg_config_release(old);
-}
-
-sg_thread_t *sg_thread_of(h2o_context_t *ctx)
-{
-    return H2O_STRUCT_FROM_MEMBER(sg_thread_t, ctx, ctx);
-}
-
-uint64_t sg_thread_random(sg_thread_t *t)
-{
-    /* xorshift64*: placement randomness, not security */
-    t->rng ^= t->rng >> 12;
-    t->rng ^= t->rng << 25;
-    t->rng ^= t->rng >> 27;
-    return t->rng * 0x2545F4914F6CDD1Dull;
-}
-
-void sg_thread_refresh_config(sg_thread_t *t)
-{
-    if (__atomic_load_n(&current_config, __ATOMIC_ACQUIRE) == t->config)
-        return;
-    sg_config_t *old = t->config;
-    t->config = sg_server_current_config();
-    /* TLS certificates follow reloads: new handshakes use the new contexts */
-    for (size_t i = 0; i != t->num_listeners; ++i) {
-        sg_listener_conf_t *lc = t->config->listeners + t->listeners[i].conf_index;
-        if (t->listeners[i].conf_index < t->config->num_listeners && lc->ssl_ctx != NULL)
-            t->listeners[i].accept_ctx.ssl_ctx = lc->ssl_ctx;
-    }
-    sg_config_release(old);
-}
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
@@ -144,7 +93,7 @@ static void *thread_main(void *arg)
     h2o_context_init(&t->ctx, loop, &sg_server.globalconf);
     sg_loop_init(&t->loop, loop, t->index);
     h2o_linklist_init_anchor(&t->linger.conns);
-    t->config = sg_server_current_config();
+    t->config = sg_thread_current_config();
     t->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(uintptr_t)t << 1) ^ (uint64_t)t->index;
     h2o_multithread_register_receiver(t->ctx.queue, &t->ctl, on_ctl);
     t->store = sg_store_open(&t->loop);
@@ -273,11 +222,11 @@ static void reload(const char *file)
         free(errors);
         return;
     }
-    sg_config_t *old = sg_server_current_config();
+    sg_config_t *old = sg_thread_current_config();
     warn_restart_only(old, conf);
     sg_config_release(old);
     sg_log_set_level(conf->log_level);
-    sg_server_publish_config(conf);
+    sg_thread_publish_config(conf);
     sg_log(SG_LOG_INFO, "configuration reloaded from %s", file);
 }
 
@@ -310,10 +259,11 @@ int sg_server_run(sg_config_t *conf)
     sg_cache_events_init();
     sg_port_token_start(&conf->store, conf->port_tokens.num_secrets != 0);
     setup_globalconf(conf);
-    sg_server_publish_config(conf);
+    sg_thread_publish_config(conf);
     sg_health_start(conf->workers);
 
     sg_server.threads = calloc(conf->workers, sizeof(*sg_server.threads));
+    sg_thread_set_all(sg_server.threads, conf->workers);
     for (size_t i = 0; i != conf->workers; ++i) {
         sg_server.threads[i].index = i;
         pthread_create(&sg_server.threads[i].tid, NULL, thread_main, sg_server.threads + i);
@@ -328,7 +278,7 @@ int sg_server_run(sg_config_t *conf)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            sg_config_t *c = sg_server_current_config();
+            sg_config_t *c = sg_thread_current_config();
             char *file = strdup(c->file);
             sg_config_release(c);
             reload(file);
@@ -352,13 +302,15 @@ int sg_server_run(sg_config_t *conf)
     for (size_t i = 0; i != sg_server.num_threads; ++i)
         all_drained &= sg_server.threads[i].drained;
     /* an undrained thread's h2o state (connections, requests) hangs off its sg_thread_t: keep it */
-    if (all_drained)
+    if (all_drained) {
+        sg_thread_set_all(NULL, 0);
         free(sg_server.threads);
+    }
     for (size_t i = 0; i != sg_server.num_listen; ++i)
         free(sg_server.listen_fds[i]);
     free(sg_server.listen_fds);
     h2o_config_dispose(&sg_server.globalconf);
-    sg_server_publish_config(NULL);
+    sg_thread_publish_config(NULL);
     sg_store_global_dispose();
     sg_tenant_cache_dispose();
     return ret;

@@ -10,7 +10,7 @@
 #include <sys/time.h>
 #include "util/log.h"
 #include "plugin/pipeline.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 #include "store/store.h"
 #include "config/tenant.h"
 #include "util/router.h"

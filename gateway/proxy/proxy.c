@@ -7,10 +7,9 @@
 #include "backend/httpclient.h"
 #include "runtime/intake.h"
 #include "util/log.h"
-#include "plugin/pipeline.h"
 #include "config/port_token.h"
 #include "proxy/proxy.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 
 typedef struct st_proxy_t {
     h2o_generator_t super;
@@ -252,7 +251,7 @@ static int on_head(sg_httpclient_t *c, const char *err, int status, h2o_header_t
         self->client = NULL;
         finish_backend(self);
         copy_response_headers(r, headers, num_headers, 1);
-        sg_pipeline_response_headers(r);
+        sg_request_response_headers(r);
         h2o_http1_upgrade(req, NULL, 0, on_ws_upgrade_complete, info);
         return 0;
     }
@@ -292,7 +291,7 @@ void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *t)
     self->json_errors = t->json_errors != 0;
     h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&self->tail, &h2o_socket_buffer_prototype);
-    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, on_request_dispose, self);
+    sg_request_on_dispose(r, on_request_dispose, self);
     self->is_websocket = req->version < 0x200 && req->upgrade.base != NULL &&
                          h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket")) &&
                          h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));

@@ -9,11 +9,10 @@
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h> /* with compat/khash.h */
 #include "runtime/intake.h"
-#include "tenancy/lifecycle.h"
 #include "util/log.h"
 #include "plugin.h"
 #include "util/router.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 
 /* picohttpparser, linked into libh2o (Debian ships no header for it) */
 struct phr_header {
@@ -287,7 +286,7 @@ static int needs_credential(intake_conn_t *c, const char *path, size_t path_len)
     if (route.cls != SG_ROUTE_LIFECYCLE && route.cls != SG_ROUTE_PORT)
         return 0;
     sg_config_t *conf = self->t->config;
-    if (sg_lifecycle_tenancy_enabled(conf))
+    if (sg_config_tenancy_enabled(conf))
         return 1;
     for (size_t i = 0; i != conf->routes[route.cls].num_plugins; ++i)
         if (strcmp(conf->routes[route.cls].plugins[i]->plugin->name, "key-auth") == 0)

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "backend/backend.h"
+#include "config/backend_state.h"
 #include "runtime/intake.h"
 #include "runtime/metrics.h"
 

@@ -3,22 +3,45 @@
 #include <string.h>
 #include <sys/time.h>
 #include <jansson.h>
-#include "plugin/pipeline.h"
 #include "runtime/request.h"
-#include "core/server.h"
+#include "runtime/thread.h"
+
+static void (*response_headers_hook)(sg_request_t *r);
+
+void sg_request_set_response_headers_hook(void (*cb)(sg_request_t *r))
+{
+    response_headers_hook = cb;
+}
+
+void sg_request_response_headers(sg_request_t *r)
+{
+    if (response_headers_hook != NULL)
+        response_headers_hook(r);
+}
 
 static void on_setup_ostream(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     sg_request_t *r = (sg_request_t *)self;
     /* the response-headers phase: every response of the request passes here once */
-    sg_pipeline_response_headers(r);
+    sg_request_response_headers(r);
     h2o_setup_next_prefilter(self, req, slot);
+}
+
+/* Runs the dispose callbacks registered on the request (teardown), latest first. */
+static void run_disposers(sg_request_t *r)
+{
+    r->disposed = 1;
+    while (r->disposers != NULL) {
+        sg_dispose_entry_t *e = r->disposers;
+        r->disposers = e->next;
+        e->cb(e->data);
+    }
 }
 
 static void on_pool_dispose(void *p)
 {
     sg_request_t *r = *(sg_request_t **)p;
-    sg_pipeline_dispose(r);
+    run_disposers(r);
     r->thread->inflight--;
     sg_config_release(r->config);
 }
@@ -148,13 +171,6 @@ const char *sg_reason_phrase(int status)
                : status < 500 ? "Client Error"
                               : "Server Error";
     }
-}
-
-uint64_t sg_now_us(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
 sg_request_t *sg_request_of(h2o_req_t *req)

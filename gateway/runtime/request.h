@@ -10,6 +10,7 @@
 #include <h2o.h>
 #include "config/config.h"
 #include "util/router.h"
+#include "util/clock.h"
 #include "plugin.h"
 
 struct st_sg_thread_t;
@@ -49,6 +50,7 @@ typedef struct st_sg_request_t {
     unsigned proxied : 1; /* the response comes from an upstream */
     unsigned disposed : 1;
     sg_plugin_status_t resume_status;
+    void (*dispatch)(struct st_sg_request_t *r); /* serves the route once the plugin chain let the request through */
 } sg_request_t;
 
 /* Creates the state of a new request (never fails; memory from req->pool). */
@@ -67,10 +69,14 @@ void sg_request_backend_error(sg_request_t *r, int status);
 h2o_iovec_t sg_request_remote_addr(h2o_req_t *req);
 /* The standard reason phrase of an HTTP status (RFC 9110 15; a class name for unregistered codes). Static. */
 const char *sg_reason_phrase(int status);
-/* Microseconds since the epoch (wall clock). */
-uint64_t sg_now_us(void);
 /* Registers cb(data) to run when the request is torn down (completion or abort); runs in reverse order. */
 void sg_request_on_dispose(sg_request_t *r, void (*cb)(void *data), void *data);
+/*
+ * The response-headers phase (plugin headers, on_response_headers): run as each response starts, and by the proxy for a
+ * 101 that bypasses h2o's filters. The hook is the plugin pipeline's, handed over at startup (core/handler.c).
+ */
+void sg_request_set_response_headers_hook(void (*cb)(sg_request_t *r));
+void sg_request_response_headers(sg_request_t *r);
 /* Sends a JSON body (copied) with the given status. */
 void sg_request_json(sg_request_t *r, int status, const char *json, size_t len);
 

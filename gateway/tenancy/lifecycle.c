@@ -6,9 +6,8 @@
 #include "tenancy/lifecycle.h"
 #include "tenancy/lifecycle_route.h"
 #include "tenancy/ownership.h"
-#include "plugin/pipeline.h"
 #include "proxy/proxy.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 #include "tenancy/snapshot_tag.h"
 #include "backend/upstream_pool.h"
 
@@ -24,11 +23,6 @@ typedef struct st_lc_t {
     h2o_iovec_t response;       /* backend body to relay (pool copy) */
     uint64_t asked_ms;          /* when the endpoint of a port was asked from the backend */
 } lc_t;
-
-int sg_lifecycle_tenancy_enabled(const sg_config_t *conf)
-{
-    return conf->num_tenants != 0 || conf->store.use_redis;
-}
 
 void sg_lifecycle_sandbox_not_found(sg_request_t *r, const char *id)
 {
@@ -133,7 +127,7 @@ void sg_lifecycle_call(sg_request_t *r, sg_backend_conf_t *be, const char *metho
     call_slot_t *slot = h2o_mem_alloc_pool(&r->req->pool, sizeof(*slot));
     slot->cb = cb;
     slot->data = data;
-    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, call_dispose, slot);
+    sg_request_on_dispose(r, call_dispose, slot);
     r->backend = h2o_iovec_init(be->name, strlen(be->name));
     slot->call =
         sg_backend_call(&r->thread->loop, r->config, be, method, path, body, r->request_id, 8 * 1024 * 1024, on_call_done, slot);
@@ -304,7 +298,7 @@ static void on_create_response(void *data, const char *err, int status, h2o_iove
         return;
     }
     json_t *sb = json_loadb(body.base, body.len, 0, NULL);
-    int ok = sb != NULL && sg_ownership_rec_from_json(r->config->lifecycle.tenant_tag, lc->be->name, sb, &lc->rec) == 0;
+    int ok = sb != NULL && sg_sandbox_rec_from_json(r->config->lifecycle.tenant_tag, lc->be->name, sb, &lc->rec) == 0;
     json_decref(sb);
     if (!ok) {
         sg_request_error(r, 502, "GATEWAY::BAD_GATEWAY", "the backend's create response has no sandbox id");
@@ -348,7 +342,7 @@ static void create_sandbox(lc_t *lc)
     char msg[512];
     if ((lc->body = parse_body(r, 1)) == NULL)
         return;
-    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, free_json, lc->body);
+    sg_request_on_dispose(r, free_json, lc->body);
     /* a sandbox whose ownership cannot be recorded would have to be deleted again: refuse early */
     if (sg_store_is_down(r->thread->store)) {
         store_error(r);

@@ -12,8 +12,6 @@
 #include "backend/backend_call.h"
 #include "runtime/request.h"
 
-/* 1 when tenants are configured (or kept in Redis): lifecycle calls need a tenant. */
-int sg_lifecycle_tenancy_enabled(const sg_config_t *conf);
 /* Serves a /v1 request of an authenticated tenant. */
 void sg_lifecycle_handle(sg_request_t *r);
 /* Serves GET /v1/sandboxes and GET /v1/snapshots (lifecycle_list.c). */

@@ -11,8 +11,7 @@
 #include "backend/backend.h"
 #include "tenancy/lifecycle.h"
 #include "tenancy/ownership.h"
-#include "plugin/pipeline.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 #include "tenancy/snapshot_tag.h"
 #include "config/tenant.h"
 #include "util/urlenc.h"
@@ -263,7 +262,7 @@ static list_t *new_list(sg_request_t *r, int snapshots)
     l->r = r;
     l->snapshots = snapshots;
     l->items = json_array();
-    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, list_dispose, l);
+    sg_request_on_dispose(r, list_dispose, l);
     if (parse_query(l) != 0)
         return NULL;
     return l;

@@ -3,7 +3,7 @@
 #include "tenancy/cache_events.h"
 #include "util/hashmap.h"
 #include "tenancy/negcache.h"
-#include "runtime/request.h"
+#include "util/clock.h"
 #include "store/store.h"
 
 #define NEGCACHE_BUCKETS 1024 /* power of two */

@@ -9,8 +9,7 @@
 #include "util/hashmap.h"
 #include "tenancy/negcache.h"
 #include "tenancy/ownership.h"
-#include "plugin/pipeline.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 #include "util/router.h"
 #include "tenancy/snapshot_tag.h"
 #include "config/tenant.h"
@@ -170,26 +169,6 @@ static void probe_release(int slot)
     pthread_mutex_unlock(&probers_lock);
 }
 
-int sg_ownership_rec_from_json(const char *tenant_tag, const char *backend, void *json, sg_sandbox_rec_t *rec)
-{
-    json_t *sb = json;
-    json_t *id = json_object_get(sb, "id"), *meta = json_object_get(sb, "metadata");
-    memset(rec, 0, sizeof(*rec));
-    if (!json_is_string(id) || json_string_length(id) > SG_STORE_ID_MAX)
-        return -1;
-    snprintf(rec->id, sizeof(rec->id), "%s", json_string_value(id));
-    snprintf(rec->backend, sizeof(rec->backend), "%s", backend);
-    json_t *tag = json_object_get(meta, tenant_tag);
-    if (json_is_string(tag) && json_string_length(tag) <= SG_STORE_ID_MAX)
-        snprintf(rec->tenant, sizeof(rec->tenant), "%s", json_string_value(tag));
-    json_t *exp = json_object_get(sb, "expiresAt"), *created = json_object_get(sb, "createdAt");
-    if (json_is_string(exp))
-        sg_parse_rfc3339_ms(json_string_value(exp), &rec->expires_at_ms);
-    if (json_is_string(created))
-        sg_parse_rfc3339_ms(json_string_value(created), &rec->created_at_ms);
-    return 0;
-}
-
 /* ---- sandbox lookup ---- */
 
 typedef struct st_lookup_t {
@@ -257,7 +236,7 @@ static void on_probe(void *data, const char *err, int status, h2o_iovec_t body)
         sg_sandbox_rec_t rec;
         size_t idx = (size_t)(slot - lk->calls) / 2;
         if (sb != NULL &&
-            sg_ownership_rec_from_json(lk->r->config->lifecycle.tenant_tag, lk->r->config->backends[idx].name, sb, &rec) == 0 &&
+            sg_sandbox_rec_from_json(lk->r->config->lifecycle.tenant_tag, lk->r->config->backends[idx].name, sb, &rec) == 0 &&
             strcmp(rec.id, lk->id) == 0 && rec.tenant[0] != '\0' && !lk->have_found) {
             lk->found = rec;
             lk->have_found = 1;
@@ -361,7 +340,7 @@ void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_
     lk->data = data;
     lk->started_ms = now_ms();
     lk->probe_slot = -1;
-    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, lookup_dispose, lk);
+    sg_request_on_dispose(r, lookup_dispose, lk);
     lk->op = sg_store_get_sandbox(r->thread->store, id, on_store_sandbox, lk);
 }
 
@@ -474,7 +453,7 @@ void sg_ownership_snapshot(sg_request_t *r, const char *id, sg_ownership_snapsho
     snprintf(lk->id, sizeof(lk->id), "%s", id);
     lk->cb = cb;
     lk->data = data;
-    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, snap_dispose, lk);
+    sg_request_on_dispose(r, snap_dispose, lk);
     lk->op = sg_store_get_snapshot(r->thread->store, id, on_store_snapshot, lk);
 }
 
@@ -508,7 +487,7 @@ static write_t *new_write(sg_request_t *r, sg_store_done_cb cb, void *data)
     w->op = NULL;
     w->cb = cb;
     w->data = data;
-    sg_plugin_api.on_dispose((sg_plugin_req_t *)r, write_dispose, w);
+    sg_request_on_dispose(r, write_dispose, w);
     return w;
 }
 

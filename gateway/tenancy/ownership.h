@@ -10,6 +10,7 @@
 
 #include "runtime/request.h"
 #include "store/store.h"
+#include "backend/sandbox_rec.h"
 
 /*
  * rec is the owner record (any tenant: the caller compares), NULL if no backend
@@ -43,7 +44,5 @@ void sg_ownership_invalidate(const char *id);
 void sg_ownership_known(const char *id, const char *tenant);
 
 extern const char sg_ownership_err_busy[];
-/* Parses a Sandbox JSON object from a backend into rec (tenant from the tag, may be ""). Returns 0 on success. */
-int sg_ownership_rec_from_json(const char *tenant_tag, const char *backend, void *sandbox_json, sg_sandbox_rec_t *rec);
 
 #endif

@@ -18,8 +18,9 @@
 #include "tenancy/lifecycle.h"
 #include "tenancy/ownership.h"
 #include "config/port_token.h"
+#include "tenancy/tenant_cache.h"
 #include "proxy/proxy.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 
 #define CACHE_SIZE 1024
 #define CACHE_TTL_MS 30000
@@ -393,11 +394,53 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
     sg_lifecycle_call(r, pr->be, "GET", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0), on_endpoint, pr);
 }
 
+/*
+ * Authenticates r by the token in its X-Sandgate-Token header against the route's sandbox id and
+ * port, binds the token's tenant and calls cb(r) (possibly later, once a tenant kept in the store is loaded).
+ * Returns 0 when r carries no token (nothing done), 1 when it did (cb called, or an error response sent: every
+ * invalid token gets the same 401 body).
+ */
+static int token_authenticate(sg_request_t *r, void (*cb)(sg_request_t *r))
+{
+    h2o_req_t *req = r->req;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC), -1);
+    if (i == -1)
+        return 0;
+    h2o_iovec_t token = req->headers.entries[i].value;
+    char tenant[SG_STORE_ID_MAX + 1];
+    sg_port_token_result_t res =
+        sg_port_token_verify(&r->config->port_tokens, token.base, token.len, r->route.sandbox_id != NULL ? r->route.sandbox_id : "",
+                             r->route.sandbox_id != NULL ? r->route.sandbox_id_len : 0, r->route.port, tenant, sizeof(tenant));
+    if (res == SG_PORT_TOKEN_UNAVAILABLE) {
+        sg_request_error(r, 503, "GATEWAY::STORE_UNAVAILABLE",
+                         "cannot verify the access token: the shared secret is not loaded yet");
+        return 1;
+    }
+    if (res == SG_PORT_TOKEN_OK) {
+        const sg_tenant_t *t = sg_config_find_tenant(r->config, tenant);
+        size_t len = strlen(tenant);
+        if (t != NULL) {
+            r->tenant = h2o_iovec_init(t->id, len);
+            r->tenant_def = t;
+            cb(r);
+            return 1;
+        }
+        if (r->config->store.use_redis && sg_router_valid_id(tenant, len)) {
+            r->tenant = h2o_strdup(&req->pool, tenant, len); /* maybe a tenant kept in the store */
+            sg_tenant_cache_resolve(r, cb);
+            return 1;
+        }
+    }
+    /* one body for every failure: a caller learns nothing about which part was wrong */
+    sg_request_error(r, 401, "INVALID_API_KEY", "Invalid access token.");
+    return 1;
+}
+
 void sg_port_handle(sg_request_t *r)
 {
     h2o_req_t *req = r->req;
     /* no tenant key: an access token from Endpoint.headers (port_token.h) binds the tenant, then this runs again */
-    if (r->tenant_def == NULL && r->tenant.base == NULL && sg_port_token_authenticate(r, sg_port_handle))
+    if (r->tenant_def == NULL && r->tenant.base == NULL && token_authenticate(r, sg_port_handle))
         return;
     port_req_t *pr = h2o_mem_alloc_pool(&req->pool, sizeof(*pr));
     memset(pr, 0, sizeof(*pr));

@@ -3,7 +3,7 @@
 #include <string.h>
 #include "util/hashmap.h"
 #include "util/log.h"
-#include "core/server.h"
+#include "runtime/thread.h"
 #include "store/store.h"
 #include "tenancy/tenant_cache.h"
 

@@ -1,16 +1,26 @@
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include "util/evloop.h"
-#include "backend/upstream_pool.h"
 
 void sg_loop_init(sg_loop_t *l, h2o_evloop_t *loop, size_t thread_index)
 {
     *l = (sg_loop_t){.loop = loop, .thread_index = thread_index};
 }
 
+void sg_loop_on_dispose(sg_loop_t *l, sg_loop_dispose_cb cb)
+{
+    for (size_t i = 0; i != l->num_disposers; ++i)
+        if (l->disposers[i] == cb)
+            return;
+    assert(l->num_disposers < SG_LOOP_MAX_DISPOSERS);
+    l->disposers[l->num_disposers++] = cb;
+}
+
 void sg_loop_dispose(sg_loop_t *l)
 {
-    sg_pool_dispose_all(l);
+    while (l->num_disposers != 0)
+        l->disposers[--l->num_disposers](l);
     for (size_t i = 0; i != l->num_timeouts; ++i) {
         h2o_timeout_dispose(l->loop, l->timeouts[i].timeout);
         free(l->timeouts[i].timeout);
