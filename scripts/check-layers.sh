@@ -53,6 +53,10 @@ while IFS= read -r file; do
     while IFS=: read -r line inc; do
         case "$inc" in
         plugin.h | version.h) continue ;;
+        *..*)
+            fail "$file:$line: #include \"$inc\": no \"..\" in includes (name the header from gateway/)"
+            continue
+            ;;
         */*) ;;
         *)
             fail "$file:$line: #include \"$inc\" does not name its layer (write \"<folder>/$inc\")"

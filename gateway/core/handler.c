@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "core/handler.h"
 #include "tenancy/lifecycle.h"
+#include "tenancy/port.h"
 #include "plugin/pipeline.h"
 #include "proxy/proxy.h"
 #include "core/reqcheck.h"

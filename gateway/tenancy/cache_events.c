@@ -18,7 +18,7 @@
 #include <hiredis/async.h>
 #include "tenancy/cache_events.h"
 #include "util/keyhash.h"
-#include "tenancy/lifecycle.h"
+#include "tenancy/port.h"
 #include "util/log.h"
 #include "tenancy/ownership.h"
 #include "store/redis_evloop.h"

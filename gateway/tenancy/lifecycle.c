@@ -4,6 +4,7 @@
 #include "backend/backend.h"
 #include "backend/httpclient.h"
 #include "tenancy/lifecycle.h"
+#include "tenancy/port.h"
 #include "tenancy/lifecycle_route.h"
 #include "tenancy/ownership.h"
 #include "proxy/proxy.h"

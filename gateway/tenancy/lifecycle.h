@@ -3,7 +3,8 @@
  * diagnostic-api.yml) and sandbox port traffic: policy checks and placement on
  * create, routing of sandbox- and snapshot-scoped calls to the owning backend,
  * isolation (another tenant's object is a 404 identical to a missing one),
- * lists merged across backends.
+ * lists merged across backends. Port traffic has its own header (tenancy/port.h);
+ * the owner-routing and error helpers below are shared with it.
  */
 #ifndef SG_LIFECYCLE_H
 #define SG_LIFECYCLE_H
@@ -17,13 +18,7 @@ void sg_lifecycle_handle(sg_request_t *r);
 /* Serves GET /v1/sandboxes and GET /v1/snapshots (lifecycle_list.c). */
 void sg_lifecycle_list_sandboxes(sg_request_t *r);
 void sg_lifecycle_list_snapshots(sg_request_t *r);
-/* Serves sandbox port traffic (port.c). */
-void sg_port_handle(sg_request_t *r);
-/* Caches the endpoint a backend reported (asked at asked_at_ms) for a sandbox port, until the sandbox's expiresAt
- * (expires_at_ms, 0: none) at the latest; returns 0 if it was usable. */
-int sg_port_remember_endpoint(const char *id, uint16_t port, int64_t expires_at_ms, uint64_t asked_at_ms, h2o_iovec_t body);
-/* Forgets the cached endpoints of a deleted sandbox. */
-void sg_port_forget(const char *id);
+/* ---- shared with port.c and lifecycle_list.c ---- */
 
 /* the 404 of a sandbox the caller cannot see, whether it exists or not */
 void sg_lifecycle_sandbox_not_found(sg_request_t *r, const char *id);

@@ -16,6 +16,7 @@
 #include "tenancy/cache_events.h"
 #include "util/hashmap.h"
 #include "tenancy/lifecycle.h"
+#include "tenancy/port.h"
 #include "tenancy/ownership.h"
 #include "config/port_token.h"
 #include "tenancy/tenant_cache.h"
