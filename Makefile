@@ -17,7 +17,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_sta
 
 FORMAT_DIRS := gateway lua-free-plugins tests/unit
 
-.PHONY: all help deps deps-bench build asan unit unit-asan test test-node test-node-asan demo bench format format-check clean distclean
+.PHONY: all help deps deps-bench build asan unit unit-asan layers test test-node test-node-asan demo bench format format-check clean distclean
 
 all: build
 
@@ -26,7 +26,8 @@ help:
 	@echo "make build        Release build into $(BUILD_DIR)/"
 	@echo "make asan         ASan+UBSan (Debug, clang) build into $(ASAN_DIR)/"
 	@echo "make unit         C unit tests (ctest) of $(BUILD_DIR)/"
-	@echo "make test         deps, build, asan, unit tests, Node tests, integration tests under ASan"
+	@echo "make layers       check that no file includes a header of a higher layer (scripts/check-layers.sh)"
+	@echo "make test         layer check, deps, build, asan, unit tests, Node tests, integration tests under ASan"
 	@echo "make demo         run the demo (two simulators + sandgate, TLS) in the foreground"
 	@echo "make bench        benchmark sandgate against nginx and haproxy -> bench/RESULTS.md"
 	@echo "make format       clang-format -i the C sources (format-check: verify only)"
@@ -52,6 +53,9 @@ asan:
 unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure
 
+layers:
+	scripts/check-layers.sh
+
 unit-asan: asan
 	$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure
 
@@ -69,6 +73,7 @@ test-node-asan:
 
 # Sequential on purpose (also under make -j): each step needs the previous one.
 test:
+	$(MAKE) --no-print-directory layers
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory build
 	$(MAKE) --no-print-directory asan

@@ -943,7 +943,7 @@ tenancy_report() {
     echo "  request-id, key-auth and access-log plugins (\`bench/sandgate-tenancy.yaml.in\`). The tenant key exists only in Redis"
     echo "  (\`${REDIS_PREFIX}key:<sha256 hex>\` hash: tenant, expires_at_ms 0, revoked 0). Per request: key-auth (SHA-256 of the key,"
     echo "  key cache, \`positive_ttl: $KEY_TTL\`, plugin default 10s) → owner of the sandbox (per-thread cache of 30 s, fixed in"
-    echo "  \`gateway/ownership.c\`; then the store; then an adoption probe of the backends) → proxied to the owner's backend."
+    echo "  \`gateway/tenancy/ownership.c\`; then the store; then an adoption probe of the backends) → proxied to the owner's backend."
     echo "  Reconciliation every $RECONCILE and health checks every 1 s run in the background (a few Redis commands / upstream requests)."
     echo "- Redis: redis-server $REDIS_VERSION started by \`bench/run.sh\` on a free port (\`--save '' --appendonly no\`), on CPU 0 with"
     echo "  the upstream and wrk$([ -n "$TEN_REDIS_RSS" ] && awk -v r="$TEN_REDIS_RSS" 'BEGIN { printf "; RSS %.1f MiB after (c)", r / 1024 }')."

@@ -1,5 +1,5 @@
 'use strict';
-// The edge of the gateway (gateway/reqcheck.c, docs/SECURITY.md): request smuggling over HTTP/1.1
+// The edge of the gateway (gateway/core/reqcheck.c, docs/SECURITY.md): request smuggling over HTTP/1.1
 // (conflicting Content-Length, Content-Length with Transfer-Encoding, repeated Transfer-Encoding or
 // Host, obsolete line folding, HTTP/1.1 without Host), request-line injection through HTTP/2
 // pseudo-headers, methods that are not tokens, standard reason phrases, and backend answers the

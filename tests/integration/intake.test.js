@@ -1,7 +1,7 @@
 'use strict';
 // Memory before authentication (issue 6, item 4): h2o reads a whole request body before any handler
 // (and so key-auth) runs. Seen: 40 parallel unauthenticated 60 MB uploads to a port route took the
-// release build to 1370 MiB RSS. The gateway's request intake (gateway/intake.c) refuses bodies
+// release build to 1370 MiB RSS. The gateway's request intake (gateway/runtime/intake.c) refuses bodies
 // without any credential as soon as their head is read (HTTP/1: a JSON 401 written by the gateway;
 // HTTP/2: RST_STREAM) and charges every other body to limits.request_buffer_budget (128 MiB by
 // default), pausing reads while it is used up.

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "admission.h"
-#include "config.h"
-#include "tenant.h"
+#include "config/admission.h"
+#include "config/config.h"
+#include "config/tenant.h"
 #include "test.h"
 #include "util.h"
 

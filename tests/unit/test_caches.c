@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cache_events.h"
-#include "negcache.h"
-#include "request.h"
-#include "store.h"
+#include "tenancy/cache_events.h"
+#include "tenancy/negcache.h"
+#include "runtime/request.h"
+#include "store/store.h"
 #include "test.h"
 
 static uint64_t now_ms(void)

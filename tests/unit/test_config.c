@@ -15,10 +15,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include "backend.h"
-#include "config.h"
-#include "keyhash.h"
-#include "pipeline.h"
+#include "backend/backend.h"
+#include "config/config.h"
+#include "util/keyhash.h"
+#include "plugin/pipeline.h"
 #include "util.h"
 
 #ifndef SG_SOURCE_DIR

@@ -5,7 +5,7 @@
  */
 #include <stdlib.h>
 #include <time.h>
-#include "evloop.h"
+#include "util/evloop.h"
 #include "test.h"
 
 /* how late a timer may fire on a shared, loaded machine */

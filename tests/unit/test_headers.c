@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "headers.h"
+#include "proxy/headers.h"
 #include "test.h"
 
 static h2o_mem_pool_t pool;

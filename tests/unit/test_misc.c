@@ -4,9 +4,9 @@
  */
 #include <stdint.h>
 #include <string.h>
-#include "keyhash.h"
-#include "tls.h"
-#include "yamlconf.h"
+#include "util/keyhash.h"
+#include "config/tls.h"
+#include "util/yamlconf.h"
 #include "test.h"
 
 #define SENTINEL 0xdeadbeefcafef00dull

@@ -5,9 +5,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "backend.h"
-#include "config.h"
-#include "pipeline.h"
+#include "backend/backend.h"
+#include "config/config.h"
+#include "plugin/pipeline.h"
 #include "util.h"
 
 #if !defined(SG_EXAMPLE_PLUGIN) || !defined(SG_BAD_ABI_PLUGIN) || !defined(SG_NO_DESCRIPTOR_PLUGIN) || !defined(SG_NONAME_PLUGIN)

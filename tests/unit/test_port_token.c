@@ -6,8 +6,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "config.h"
-#include "port_token.h"
+#include "config/config.h"
+#include "config/port_token.h"
 #include "util.h"
 
 #define S1 "0123456789abcdef0123456789abcdef-one"

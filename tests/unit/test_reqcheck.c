@@ -3,7 +3,7 @@
  * (injection, dot-segments in every spelling) and HTTP/1 framing (smuggling).
  */
 #include <string.h>
-#include "reqcheck.h"
+#include "core/reqcheck.h"
 #include "test.h"
 
 static const char *target(const char *t)

@@ -2,7 +2,7 @@
  * sg_router_classify / sg_router_valid_id (gateway/router.h).
  */
 #include <string.h>
-#include "router.h"
+#include "util/router.h"
 #include "test.h"
 
 /* classifies the NUL-terminated PATH on the public listener */

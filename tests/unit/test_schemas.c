@@ -1,20 +1,20 @@
 /*
  * The documentation tables checked against the code's tables, so that neither can
  * change alone:
- *   - README.md's error table against gateway/errors.h (codes and statuses, both ways),
+ *   - README.md's error table against gateway/util/errors.h (codes and statuses, both ways),
  *     and the codes the plugins of this repository pass as strings;
  *   - docs/CONFIG.md's tenant `policy.*` and `admission` rows against the tables of
- *     gateway/tenant_policy.c and gateway/admission_conf.c (names both ways, types, defaults, bounds).
+ *     gateway/config/tenant_policy.c and gateway/config/admission_conf.c (names both ways, types, defaults, bounds).
  * argv[1] may name another source tree (to show that a planted difference fails).
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "admission.h"
-#include "errors.h"
+#include "config/admission.h"
+#include "util/errors.h"
 #include "test.h"
-#include "tenant.h"
+#include "config/tenant.h"
 
 static const char *srcdir = SG_SOURCE_DIR;
 
@@ -134,12 +134,12 @@ static void on_error_row(char **cells, size_t n, void *data)
         int status = num_statuses == 1 ? statuses[0] : (size_t)num_statuses == num_codes ? statuses[i] : -1;
         const sg_error_def_t *e = sg_error_find(code);
         if (e == NULL) {
-            fprintf(stderr, "README.md: error %s is not in gateway/errors.h\n", code);
+            fprintf(stderr, "README.md: error %s is not in gateway/util/errors.h\n", code);
             CHECK(e != NULL);
             continue;
         }
         if (e->status != status) {
-            fprintf(stderr, "README.md: error %s has status %d, gateway/errors.h says %d\n", code, status, e->status);
+            fprintf(stderr, "README.md: error %s has status %d, gateway/util/errors.h says %d\n", code, status, e->status);
             CHECK_INT(status, e->status);
         }
         error_seen[e - sg_errors] = 1;
@@ -163,7 +163,7 @@ static void check_plugin_codes(const char *rel)
         ++found;
         const sg_error_def_t *e = sg_error_find(code);
         if (e == NULL || e->status != status)
-            fprintf(stderr, "%s: respond_error(%d, %s) does not match gateway/errors.h\n", rel, status, code);
+            fprintf(stderr, "%s: respond_error(%d, %s) does not match gateway/util/errors.h\n", rel, status, code);
         CHECK(e != NULL && e->status == status);
     }
     CHECK(found != 0);
@@ -179,11 +179,11 @@ static void test_errors(void)
     each_row(readme, "| status | code | when |", on_error_row, NULL);
     for (size_t i = 0; i != SG_ERR_NUM; ++i) {
         if (!error_seen[i])
-            fprintf(stderr, "README.md: the error table lacks %s (gateway/errors.h)\n", sg_errors[i].code);
+            fprintf(stderr, "README.md: the error table lacks %s (gateway/util/errors.h)\n", sg_errors[i].code);
         CHECK(error_seen[i]);
     }
     free(readme);
-    check_plugin_codes("lua-free-plugins/key_auth.c");
+    check_plugin_codes("lua-free-plugins/builtin/key_auth.c");
     check_plugin_codes("lua-free-plugins/example/header_stamp.c");
     /* the table itself: unique codes, statuses of errors, a default message each */
     for (size_t i = 0; i != SG_ERR_NUM; ++i) {
@@ -209,7 +209,7 @@ static void on_tenant_row(char **cells, size_t n, void *data)
         if (strcmp(fields[i].name, names[0] + 7) == 0)
             f = fields + i;
     if (f == NULL) {
-        fprintf(stderr, "docs/CONFIG.md: %s is not in the policy table (gateway/tenant_policy.c)\n", names[0]);
+        fprintf(stderr, "docs/CONFIG.md: %s is not in the policy table (gateway/config/tenant_policy.c)\n", names[0]);
         CHECK(f != NULL);
         return;
     }
@@ -221,7 +221,7 @@ static void on_tenant_row(char **cells, size_t n, void *data)
                                              [SG_POLICY_MEMORY_MB] = "memory quantity"};
     const char *def = f->type == SG_POLICY_BOOL ? (f->def ? "`true`" : "`false`") : "none";
     if (strstr(cells[1], type_words[f->type]) == NULL || strstr(cells[2], def) == NULL)
-        fprintf(stderr, "docs/CONFIG.md: %s should have type '%s' and default '%s' (gateway/tenant_policy.c)\n", names[0],
+        fprintf(stderr, "docs/CONFIG.md: %s should have type '%s' and default '%s' (gateway/config/tenant_policy.c)\n", names[0],
                 type_words[f->type], def);
     CHECK(strstr(cells[1], type_words[f->type]) != NULL);
     CHECK(strstr(cells[2], def) != NULL);
@@ -241,7 +241,7 @@ static void on_admission_row(char **cells, size_t n, void *data)
             if (strcmp(sg_admission_key_name(key), names[i]) == 0)
                 break;
         if (key == SG_ADM_NUM_KEYS) {
-            fprintf(stderr, "docs/CONFIG.md: admission key %s is not in gateway/admission_conf.c\n", names[i]);
+            fprintf(stderr, "docs/CONFIG.md: admission key %s is not in gateway/config/admission_conf.c\n", names[i]);
             CHECK(key != SG_ADM_NUM_KEYS);
             continue;
         }
@@ -271,7 +271,8 @@ static void on_admission_row(char **cells, size_t n, void *data)
             break;
         }
         if (strstr(cells[1], want_type) == NULL || strncmp(cells[2], want_def, strlen(want_def)) != 0)
-            fprintf(stderr, "docs/CONFIG.md: admission.%s should have type '%s' and default '%s' (gateway/admission_conf.c)\n",
+            fprintf(stderr,
+                    "docs/CONFIG.md: admission.%s should have type '%s' and default '%s' (gateway/config/admission_conf.c)\n",
                     names[i], want_type, want_def);
         CHECK(strstr(cells[1], want_type) != NULL);
         CHECK(strncmp(cells[2], want_def, strlen(want_def)) == 0);

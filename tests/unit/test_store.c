@@ -19,8 +19,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <hiredis/hiredis.h>
-#include "hashmap.h"
-#include "store.h"
+#include "util/hashmap.h"
+#include "store/store.h"
 #include "test.h"
 
 #define PASSWORD "s3cret pass"

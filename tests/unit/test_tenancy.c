@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "lifecycle_route.h"
-#include "snapshot_tag.h"
-#include "tenant.h"
+#include "tenancy/lifecycle_route.h"
+#include "tenancy/snapshot_tag.h"
+#include "config/tenant.h"
 #include "test.h"
-#include "urlenc.h"
+#include "util/urlenc.h"
 
 static int check(const sg_tenant_t *t, const char *body, const char **code, sg_create_request_t *out)
 {

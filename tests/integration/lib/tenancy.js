@@ -300,7 +300,7 @@ function dechunk(b) {
 // Checks that the Redis store works at all with this build: a gateway with `redis:` starts, a
 // create through it is recorded under the configured prefix in Redis, and the sandbox can be read
 // back. Resolves null when it works, else a reason (used to skip the Redis variants with a clear
-// message while gateway/store_redis.c is not ready). Everything else is asserted by the tests.
+// message while gateway/store/store_redis.c is not ready). Everything else is asserted by the tests.
 async function probeRedisStore(redis) {
   const sim = await h.startSim({ name: 'redis-probe' });
   const key = newKey('probe');

@@ -2,7 +2,7 @@
 // Snapshot ownership survives the loss of the store (issue 6, item 6). Tenant A takes a snapshot,
 // deletes its source sandbox, and the real redis-server restarts empty: A's snapshot must still be
 // A's (GET, list, restore), because the backend keeps the gateway's tenant tag in the snapshot's
-// name (gateway/snapshot_tag.h); tenants see only the name they gave. Tenant B cannot claim it, not
+// name (gateway/tenancy/snapshot_tag.h); tenants see only the name they gave. Tenant B cannot claim it, not
 // by asking first, and not by naming its own snapshot like the tag.
 const test = require('node:test');
 const assert = require('node:assert/strict');

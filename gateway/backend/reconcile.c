@@ -1,0 +1,191 @@
+/*
+ * Periodic reconciliation of the store against the backends (on the health
+ * thread's loop): sandboxes that expired or were deleted behind the gateway's
+ * back are forgotten, tagged sandboxes the store does not know are adopted
+ * (this is how the mapping is rebuilt after a store loss), and each backend's
+ * live sandbox count used for placement is refreshed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "backend/backend.h"
+#include "backend/backend_call.h"
+#include "util/log.h"
+#include "backend/sandbox_rec.h"
+#include "backend/reconcile.h"
+#include "util/clock.h"
+#include "store/store.h"
+
+#define PAGE_SIZE 200
+#define MAX_PAGES 500
+
+typedef struct st_round_t round_t;
+
+typedef struct st_scan_t {
+    round_t *round;
+    sg_backend_conf_t *be;
+    int page;
+    int ok;      /* the whole list was read */
+    json_t *ids; /* object used as a set of sandbox ids seen on this backend */
+    int64_t live;
+} scan_t;
+
+struct st_round_t {
+    sg_loop_t *loop;
+    sg_store_t *store;
+    sg_config_t *config; /* retained for the round */
+    scan_t *scans;
+    size_t pending;
+    size_t adopted, forgotten;
+    int64_t started_ms;
+    int *running;
+};
+
+static void ignore(void *data, const char *err)
+{
+    (void)data, (void)err;
+}
+
+static void end_round(round_t *rd)
+{
+    if (rd->adopted != 0 || rd->forgotten != 0)
+        sg_log(SG_LOG_INFO, "reconciliation: %zu sandbox(es) adopted, %zu forgotten", rd->adopted, rd->forgotten);
+    for (size_t i = 0; i != rd->config->num_backends; ++i)
+        json_decref(rd->scans[i].ids);
+    free(rd->scans);
+    *rd->running = 0;
+    sg_config_release(rd->config);
+    free(rd);
+}
+
+static scan_t *scan_of(round_t *rd, const char *backend)
+{
+    for (size_t i = 0; i != rd->config->num_backends; ++i)
+        if (strcmp(rd->scans[i].be->name, backend) == 0)
+            return rd->scans + i;
+    return NULL;
+}
+
+static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *recs, size_t n)
+{
+    round_t *rd = data;
+    if (err != NULL) {
+        end_round(rd);
+        return;
+    }
+    int64_t now = (int64_t)(sg_now_us() / 1000);
+    json_t *known = json_object();
+    for (size_t i = 0; i != n; ++i) {
+        const sg_sandbox_rec_t *rec = recs + i;
+        json_object_set_new(known, rec->id, json_true());
+        scan_t *s = scan_of(rd, rec->backend);
+        int expired = rec->expires_at_ms != 0 && rec->expires_at_ms + 60000 < now;
+        /* a sandbox created while the backends were being listed is not missing */
+        int vanished = s != NULL && s->ok && json_object_get(s->ids, rec->id) == NULL && rec->created_at_ms != 0 &&
+                       rec->created_at_ms < rd->started_ms - 5000;
+        if (expired || vanished) {
+            sg_store_del_sandbox(rd->store, rec->id, ignore, NULL);
+            rd->forgotten++;
+        }
+    }
+    /* adopt what the backends hold for known tenants but the store forgot */
+    for (size_t i = 0; i != rd->config->num_backends; ++i) {
+        scan_t *s = rd->scans + i;
+        const char *id;
+        json_t *item;
+        json_object_foreach(s->ids, id, item)
+        {
+            if (json_object_get(known, id) != NULL || !json_is_object(item))
+                continue;
+            sg_sandbox_rec_t rec;
+            if (sg_sandbox_rec_from_json(rd->config->lifecycle.tenant_tag, s->be->name, item, &rec) != 0 || rec.tenant[0] == '\0')
+                continue;
+            sg_store_put_sandbox(rd->store, &rec, ignore, NULL);
+            rd->adopted++;
+        }
+    }
+    json_decref(known);
+    end_round(rd);
+}
+
+static void scan_page(scan_t *s);
+
+static void scan_done(scan_t *s)
+{
+    round_t *rd = s->round;
+    if (s->ok)
+        __atomic_store_n(&s->be->rt->live_sandboxes, s->live, __ATOMIC_RELAXED);
+    if (--rd->pending == 0)
+        sg_store_list_sandboxes(rd->store, NULL, on_store_list, rd);
+}
+
+static void on_page(void *data, const char *err, int status, h2o_iovec_t body)
+{
+    scan_t *s = data;
+    json_t *obj = err == NULL && status == 200 ? json_loadb(body.base, body.len, 0, NULL) : NULL;
+    json_t *items = json_object_get(obj, "items");
+    if (!json_is_array(items)) {
+        json_decref(obj);
+        s->ok = 0;
+        scan_done(s);
+        return;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item)
+    {
+        json_t *id = json_object_get(item, "id");
+        json_t *tag = json_object_get(json_object_get(item, "metadata"), s->round->config->lifecycle.tenant_tag);
+        if (!json_is_string(id) || !json_is_string(tag))
+            continue;
+        json_object_set(s->ids, json_string_value(id), item);
+        const char *state = json_string_value(json_object_get(json_object_get(item, "status"), "state"));
+        if (state == NULL || (strcmp(state, "Terminated") != 0 && strcmp(state, "Failed") != 0))
+            s->live++;
+    }
+    json_t *more = json_object_get(json_object_get(obj, "pagination"), "hasNextPage");
+    int next = json_is_true(more) && s->page < MAX_PAGES;
+    json_decref(obj);
+    if (next) {
+        s->page++;
+        scan_page(s);
+        return;
+    }
+    scan_done(s);
+}
+
+static void scan_page(scan_t *s)
+{
+    char path[64];
+    int n = snprintf(path, sizeof(path), "/v1/sandboxes?page=%d&pageSize=%d", s->page, PAGE_SIZE);
+    sg_backend_call(s->round->loop, s->round->config, s->be, "GET", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0),
+                    h2o_iovec_init(NULL, 0), 16 * 1024 * 1024, on_page, s);
+}
+
+void sg_reconcile_start(sg_loop_t *loop, sg_store_t *store, sg_config_t *conf, int *running)
+{
+    round_t *rd = calloc(1, sizeof(*rd));
+    rd->loop = loop;
+    rd->store = store;
+    sg_config_retain(conf);
+    rd->config = conf;
+    rd->running = running;
+    rd->started_ms = (int64_t)(sg_now_us() / 1000);
+    *running = 1;
+    rd->scans = calloc(conf->num_backends + 1, sizeof(*rd->scans));
+    for (size_t i = 0; i != conf->num_backends; ++i) {
+        rd->scans[i] = (scan_t){rd, conf->backends + i, 1, 1, json_object(), 0};
+        if (sg_backend_is_up(conf->backends[i].rt))
+            rd->pending++;
+        else
+            rd->scans[i].ok = 0;
+    }
+    if (rd->pending == 0) {
+        sg_store_list_sandboxes(store, NULL, on_store_list, rd);
+        return;
+    }
+    for (size_t i = 0; i != conf->num_backends; ++i)
+        if (rd->scans[i].ok)
+            scan_page(rd->scans + i);
+}

@@ -1,0 +1,68 @@
+#include "plugin/pipeline.h"
+#include "tenancy/tenant_cache.h"
+
+static void *ctx_of(sg_request_t *r, size_t i)
+{
+    return r->chain->plugins[i]->plugin->ctx_size != 0 ? r->plugin_ctx + r->chain->plugins[i]->ctx_offset : NULL;
+}
+
+void sg_pipeline_run(sg_request_t *r)
+{
+    while (r->next_plugin < r->chain->num_plugins) {
+        sg_plugin_instance_t *inst = r->chain->plugins[r->next_plugin];
+        if (inst->plugin->on_request == NULL) {
+            ++r->next_plugin;
+            continue;
+        }
+        r->in_on_request = 1;
+        r->resume_pending = 0;
+        sg_plugin_status_t st =
+            inst->plugin->on_request(&sg_plugin_api, (sg_plugin_req_t *)r, inst->conf, ctx_of(r, r->next_plugin));
+        r->in_on_request = 0;
+        if (st == SG_PLUGIN_SUSPENDED) {
+            if (!r->resume_pending) {
+                r->suspended = 1;
+                return; /* sg_plugin_api.resume continues */
+            }
+            st = r->resume_status; /* resumed before returning */
+        }
+        if (st == SG_PLUGIN_RESPONDED)
+            return;
+        ++r->next_plugin;
+    }
+    if (r->tenant.base != NULL && r->tenant_def == NULL) {
+        sg_tenant_cache_resolve(r, r->dispatch);
+        return;
+    }
+    r->dispatch(r);
+}
+
+void sg_pipeline_response_headers(sg_request_t *r)
+{
+    h2o_req_t *req = r->req;
+    /* plugins first: what they add in this phase goes out with the rest */
+    for (size_t i = 0; i != r->chain->num_plugins; ++i) {
+        sg_plugin_instance_t *inst = r->chain->plugins[i];
+        if (inst->plugin->on_response_headers != NULL)
+            inst->plugin->on_response_headers(&sg_plugin_api, (sg_plugin_req_t *)r, inst->conf, ctx_of(r, i), req->res.status);
+    }
+    for (size_t i = 0; i != r->response_headers.size; ++i) {
+        h2o_header_t *h = r->response_headers.entries + i;
+        /* Retry-After is single-valued: the plugin's value replaces the gateway's default (or the upstream's) */
+        if (h2o_lookup_token(h->name->base, h->name->len) == H2O_TOKEN_RETRY_AFTER) {
+            ssize_t at;
+            while ((at = h2o_find_header(&req->res.headers, H2O_TOKEN_RETRY_AFTER, -1)) != -1)
+                h2o_delete_header(&req->res.headers, at);
+        }
+        h2o_add_header_by_str(&req->pool, &req->res.headers, h->name->base, h->name->len, 1, NULL, h->value.base, h->value.len);
+    }
+}
+
+void sg_pipeline_log(sg_request_t *r)
+{
+    for (size_t i = 0; i != r->chain->num_plugins; ++i) {
+        sg_plugin_instance_t *inst = r->chain->plugins[i];
+        if (inst->plugin->on_log != NULL)
+            inst->plugin->on_log(&sg_plugin_api, (sg_plugin_req_t *)r, inst->conf, ctx_of(r, i));
+    }
+}

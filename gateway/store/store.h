@@ -1,0 +1,131 @@
+/*
+ * The state store: who owns which sandbox and snapshot (tenant, backend,
+ * resources, expiry), and tenants' keys. One interface, two implementations:
+ *   - memory: in-process tables shared by the worker threads (single gateway
+ *     instance; the embedded default when the config has no `redis:` section);
+ *   - redis: hiredis async on the h2o event loop; any number of gateway
+ *     instances share it. Key schema: docs/STORE.md.
+ *
+ * Every thread (event loop) opens its own sg_store_t. Operations are
+ * asynchronous: the callback runs later on the same loop, never from inside the
+ * call that started it. An operation can be cancelled until its callback ran;
+ * then the callback is never called (requests cancel theirs when they die).
+ * Strings passed in are copied; records passed to callbacks are valid only
+ * during the callback. err is NULL on success, else a static message (e.g.
+ * sg_store_err_unavailable when Redis is down or a command timed out).
+ */
+#ifndef SG_STORE_H
+#define SG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/evloop.h"
+
+#define SG_STORE_ID_MAX 128
+
+typedef struct st_sg_store_conf_t {
+    int use_redis;
+    char *host; /* redis host (NULL when unix_path is used) */
+    uint16_t port;
+    char *unix_path; /* "unix:/path" in config */
+    char *password;  /* NULL = no AUTH */
+    uint64_t db;
+    char *prefix; /* key prefix, default "sandgate:" */
+    uint64_t connect_timeout_ms;
+    uint64_t command_timeout_ms;
+    uint64_t tenant_cache_ttl_ms; /* how long a tenant definition read from the store is reused */
+} sg_store_conf_t;
+
+typedef struct st_sg_sandbox_rec_t {
+    char id[SG_STORE_ID_MAX + 1];
+    char tenant[SG_STORE_ID_MAX + 1];
+    char backend[SG_STORE_ID_MAX + 1];
+    int64_t expires_at_ms; /* 0: no expiry (manual cleanup) */
+    int64_t created_at_ms;
+    uint64_t cpu_millis; /* requested CPU, 1000 = one core */
+    uint64_t memory_mb;
+} sg_sandbox_rec_t;
+
+typedef struct st_sg_snapshot_rec_t {
+    char id[SG_STORE_ID_MAX + 1];
+    char tenant[SG_STORE_ID_MAX + 1];
+    char backend[SG_STORE_ID_MAX + 1];
+} sg_snapshot_rec_t;
+
+typedef struct st_sg_key_rec_t {
+    unsigned char hash[32];
+    char tenant[SG_STORE_ID_MAX + 1];
+    int64_t expires_at_ms; /* 0: never */
+    int revoked;
+} sg_key_rec_t;
+
+typedef struct st_sg_store_t sg_store_t;
+typedef struct st_sg_store_op_t sg_store_op_t;
+
+typedef void (*sg_store_done_cb)(void *data, const char *err);
+/* rec is NULL when the id is unknown */
+typedef void (*sg_store_sandbox_cb)(void *data, const char *err, const sg_sandbox_rec_t *rec);
+typedef void (*sg_store_sandboxes_cb)(void *data, const char *err, const sg_sandbox_rec_t *recs, size_t n);
+typedef void (*sg_store_snapshot_cb)(void *data, const char *err, const sg_snapshot_rec_t *rec);
+typedef void (*sg_store_snapshots_cb)(void *data, const char *err, const sg_snapshot_rec_t *recs, size_t n);
+typedef void (*sg_store_key_cb)(void *data, const char *err, const sg_key_rec_t *rec);
+typedef void (*sg_store_string_cb)(void *data, const char *err, const char *value /* NULL if absent */);
+
+extern const char sg_store_err_unavailable[];
+extern const char sg_store_err_invalid[];
+
+/* Process-wide setup before any thread opens a store (memory tables, conf copy). Returns 0 on success. */
+int sg_store_global_init(const sg_store_conf_t *conf);
+void sg_store_global_dispose(void);
+
+/* Opens this loop's handle (for Redis: starts connecting; never fails, errors surface per operation). */
+sg_store_t *sg_store_open(sg_loop_t *loop);
+/* Closes the handle; pending operations get their callback with sg_store_err_unavailable first. */
+void sg_store_close(sg_store_t *s);
+/* 1 when the store can serve now (memory: always; Redis: connected). */
+int sg_store_is_available(sg_store_t *s);
+/*
+ * 1 when operations would fail at once (Redis: disconnected, waiting to retry).
+ * While a connection is being set up this is 0: operations queue behind the handshake.
+ */
+int sg_store_is_down(sg_store_t *s);
+
+sg_store_op_t *sg_store_get_sandbox(sg_store_t *s, const char *id, sg_store_sandbox_cb cb, void *data);
+/* creates or replaces the record rec->id and indexes it under rec->tenant */
+sg_store_op_t *sg_store_put_sandbox(sg_store_t *s, const sg_sandbox_rec_t *rec, sg_store_done_cb cb, void *data);
+sg_store_op_t *sg_store_del_sandbox(sg_store_t *s, const char *id, sg_store_done_cb cb, void *data);
+/*
+ * Deletes the record of a sandbox whose record write failed but may still be executed late (with Redis: it was
+ * sent on a connection that was then dropped; Redis runs what it had received when it resumes). Not tied to any
+ * request: repeated on later connections until confirmed (docs/STORE.md, "Purges"). tenant is the record's.
+ */
+void sg_store_purge_sandbox(sg_store_t *s, const char *id, const char *tenant);
+/* every sandbox of tenant (NULL = of all tenants), in no particular order */
+sg_store_op_t *sg_store_list_sandboxes(sg_store_t *s, const char *tenant, sg_store_sandboxes_cb cb, void *data);
+
+sg_store_op_t *sg_store_get_snapshot(sg_store_t *s, const char *id, sg_store_snapshot_cb cb, void *data);
+sg_store_op_t *sg_store_put_snapshot(sg_store_t *s, const sg_snapshot_rec_t *rec, sg_store_done_cb cb, void *data);
+sg_store_op_t *sg_store_del_snapshot(sg_store_t *s, const char *id, sg_store_done_cb cb, void *data);
+sg_store_op_t *sg_store_list_snapshots(sg_store_t *s, const char *tenant, sg_store_snapshots_cb cb, void *data);
+
+/* API keys by hash (for keys managed through the store rather than the config file) */
+sg_store_op_t *sg_store_get_key(sg_store_t *s, const unsigned char hash[32], sg_store_key_cb cb, void *data);
+sg_store_op_t *sg_store_put_key(sg_store_t *s, const sg_key_rec_t *rec, sg_store_done_cb cb, void *data);
+sg_store_op_t *sg_store_del_key(sg_store_t *s, const unsigned char hash[32], sg_store_done_cb cb, void *data);
+/* tenant definitions as JSON documents (same fields as a `tenants:` entry of the config) */
+sg_store_op_t *sg_store_get_tenant(sg_store_t *s, const char *id, sg_store_string_cb cb, void *data);
+sg_store_op_t *sg_store_put_tenant(sg_store_t *s, const char *id, const char *json, sg_store_done_cb cb, void *data);
+
+/* The callback of op will not be called. op must be pending (its callback not yet run). */
+void sg_store_cancel(sg_store_op_t *op);
+
+/*
+ * Channel of the sandbox change events ("put <id> <tenant>", "del <id>"; cache_events.h): the Redis store
+ * publishes one with every write of a sandbox record, in the same MULTI block. The memory store calls the hook
+ * instead (set once, before any thread opens a store), after the change is made and before the op's callback;
+ * tenant is NULL for a delete.
+ */
+const char *sg_store_events_channel(void);
+void sg_store_set_sandbox_hook(void (*hook)(const char *id, const char *tenant));
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * Internals of the state store shared by the dispatch layer (store.c) and its two
+ * backends (store_memory.c, store_redis.c). Not for use outside those files.
+ *
+ * An operation (sg_store_op_t) is created by store.c with its arguments copied and
+ * validated, then handed to the backend's start function. The backend fills the
+ * result fields and completes the operation exactly once, with sg_store__finish
+ * (from an event of the loop, e.g. a Redis reply) or sg_store__finish_later (from
+ * inside the call that started it: the callback then runs from a zero-delay timer).
+ * Completion and cancellation unlink the operation from its store; the memory is
+ * released once the backend holds no more references (refs: outstanding Redis
+ * replies that point at it).
+ */
+#ifndef SG_STORE_IMPL_H
+#define SG_STORE_IMPL_H
+
+#include "store/store.h"
+
+typedef enum en_sg_store_req_t {
+    SG_STORE_GET_SANDBOX,
+    SG_STORE_PUT_SANDBOX,
+    SG_STORE_DEL_SANDBOX,
+    SG_STORE_LIST_SANDBOXES,
+    SG_STORE_GET_SNAPSHOT,
+    SG_STORE_PUT_SNAPSHOT,
+    SG_STORE_DEL_SNAPSHOT,
+    SG_STORE_LIST_SNAPSHOTS,
+    SG_STORE_GET_KEY,
+    SG_STORE_PUT_KEY,
+    SG_STORE_DEL_KEY,
+    SG_STORE_GET_TENANT,
+    SG_STORE_PUT_TENANT
+} sg_store_req_t;
+
+struct st_sg_store_op_t {
+    sg_store_t *store;
+    sg_store_req_t req;
+    void (*cb)(void); /* one of the sg_store_*_cb types, per req; NULL: fire and forget */
+    void *data;
+    h2o_linklist_t link;       /* in store->ops while pending */
+    h2o_timeout_entry_t timer; /* deferred completion, or the backend's command timeout */
+    const char *err;           /* for sg_store__finish_later */
+    unsigned done : 1;         /* completed or cancelled: the callback is not to be called any more */
+    size_t refs;               /* backend references (outstanding replies); the op is freed when done and 0 */
+    /* arguments */
+    char id[SG_STORE_ID_MAX + 1]; /* id, or tenant of a list ("" = all tenants) */
+    unsigned char key_hash[32];
+    union {
+        sg_sandbox_rec_t sandbox;
+        sg_snapshot_rec_t snapshot;
+        sg_key_rec_t key;
+    } in;
+    char *json; /* put_tenant argument, get_tenant result (malloc'd) */
+    /* results: found (single record) or n records of sandboxes / snapshots (malloc'd arrays) */
+    int found;
+    sg_key_rec_t key;
+    sg_sandbox_rec_t *sandboxes;
+    sg_snapshot_rec_t *snapshots;
+    size_t n, cap;
+    /* backend state */
+    size_t step;
+    size_t replies; /* replies received in the current step */
+    char (*ids)[SG_STORE_ID_MAX + 1];
+    size_t num_ids;
+};
+
+struct st_sg_store_t {
+    sg_loop_t *loop;
+    h2o_linklist_t ops; /* pending operations */
+    void *impl;         /* the backend's per-loop state */
+    int closing;        /* sg_store_close is running: new operations fail */
+};
+
+extern sg_store_conf_t sg_store__conf;
+
+/* Completes a pending op: runs its callback (none when cb is NULL: fire and forget) with err and the results, then releases it. */
+void sg_store__finish(sg_store_op_t *op, const char *err);
+/* The same, from a zero-delay timer of the store's loop. */
+void sg_store__finish_later(sg_store_op_t *op, const char *err);
+/* Drops one backend reference; returns 1 when op is done (it may have been freed: do not touch it any more). */
+int sg_store__unref(sg_store_op_t *op);
+/* Appends a zeroed record to op's result array and returns it. */
+sg_sandbox_rec_t *sg_store__add_sandbox(sg_store_op_t *op);
+sg_snapshot_rec_t *sg_store__add_snapshot(sg_store_op_t *op);
+/* runs the hook of sg_store_set_sandbox_hook, if any (memory store) */
+void sg_store__sandbox_changed(const char *id, const char *tenant);
+/* 1 when s is a valid id (1..SG_STORE_ID_MAX bytes, no whitespace or control characters) */
+int sg_store__valid_id(const char *s);
+
+/*
+ * A backend: the one place that knows how to run operations. sg_store_global_init picks one (the `redis:`
+ * section chooses Redis) and every call of store.c goes through it; a new backend is a new table of this type.
+ * Except for global_init, none of them fails: errors surface per operation.
+ */
+typedef struct st_sg_store_backend_t {
+    const char *name;
+    /* process-wide setup from sg_store__conf (which it may check), before any loop opens a store; 0 on success */
+    int (*global_init)(void);
+    void (*global_dispose)(void);
+    /* the backend's per-loop state (sg_store_t.impl), or NULL */
+    void *(*open)(sg_store_t *s);
+    /* fails every op of the store that the backend still serves, then frees the per-loop state */
+    void (*close)(sg_store_t *s);
+    int (*is_available)(sg_store_t *s); /* see sg_store_is_available */
+    int (*is_down)(sg_store_t *s);      /* see sg_store_is_down */
+    /* runs a validated op of any sg_store_req_t; completes it with sg_store__finish or sg_store__finish_later */
+    void (*start)(sg_store_op_t *op);
+    /* see sg_store_purge_sandbox (arguments validated) */
+    void (*purge_sandbox)(sg_store_t *s, const char *id, const char *tenant);
+} sg_store_backend_t;
+
+extern const sg_store_backend_t sg_store_memory_backend;
+extern const sg_store_backend_t sg_store_redis_backend;
+
+#endif
