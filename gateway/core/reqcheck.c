@@ -2,17 +2,8 @@
 #include <strings.h>
 #include "core/reqcheck.h"
 #include "util/errors.h"
+#include "util/picohttp.h"
 #include "util/urlenc.h"
-
-/* picohttpparser, linked into libh2o (Debian ships no header for it) */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path, size_t *path_len,
-                      int *minor_version, struct phr_header *headers, size_t *num_headers, size_t last_len);
 
 int sg_reqcheck_method(const char *m, size_t len)
 {

@@ -10,19 +10,10 @@
 #include <h2o/http2_internal.h> /* with compat/khash.h */
 #include "runtime/intake.h"
 #include "util/log.h"
+#include "util/picohttp.h"
 #include "plugin.h"
 #include "util/router.h"
 #include "runtime/thread.h"
-
-/* picohttpparser, linked into libh2o (Debian ships no header for it) */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path, size_t *path_len,
-                      int *minor_version, struct phr_header *headers, size_t *num_headers, size_t last_len);
 
 #define CHUNK_SLICE (256 * 1024) /* chunked HTTP/1 bodies are charged in slices of this size */
 #define RETRY_MS 100             /* waiting connections retry at least this often (budget freed on other threads) */
