@@ -355,7 +355,12 @@ static sg_plugin_instance_t *parse_plugin(sg_yaml_t *y, yaml_node_t *node, sg_co
     }
     sg_plugin_conf_t pc = {y, cfg, node};
     size_t errors_before = y->num_errors;
-    void *pconf = plugin->config_parse != NULL ? plugin->config_parse(&sg_plugin_api, &pc) : NULL;
+    const sg_plugin_api_t *api = sg_plugin_registry_api();
+    if (plugin->config_parse != NULL && api == NULL) {
+        sg_yaml_error(y, node, "plugin %s cannot be configured: the plugin layer is not set up (sg_pipeline_init)", name);
+        return NULL;
+    }
+    void *pconf = plugin->config_parse != NULL ? plugin->config_parse(api, &pc) : NULL;
     if (plugin->config_parse != NULL && pconf == NULL) {
         if (y->num_errors == errors_before)
             sg_yaml_error(y, node, "plugin %s rejected its configuration", name);

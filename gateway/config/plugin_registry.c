@@ -19,6 +19,18 @@ static struct {
 } * loaded;
 static size_t num_loaded;
 
+static const sg_plugin_api_t *registry_api;
+
+void sg_plugin_registry_set_api(const sg_plugin_api_t *api)
+{
+    registry_api = api;
+}
+
+const sg_plugin_api_t *sg_plugin_registry_api(void)
+{
+    return registry_api;
+}
+
 const sg_plugin_t *sg_plugin_find_builtin(const char *name)
 {
     for (size_t i = 0; i != sizeof(builtins) / sizeof(builtins[0]); ++i)

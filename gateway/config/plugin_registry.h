@@ -16,8 +16,14 @@ struct st_sg_plugin_conf_t {
     yaml_node_t *owner; /* the plugin entry, for errors without a key */
 };
 
-/* The function table handed to plugins (config_parse and every phase); defined by plugin/plugin_api.c. */
-extern const sg_plugin_api_t sg_plugin_api;
+/*
+ * The function table handed to plugins' config_parse. It is defined by the
+ * plugin layer (plugin/plugin_api.c), above this one, which hands it down once
+ * at start (sg_pipeline_init) instead of being called up from here. NULL until
+ * then: a plugin with a config_parse cannot be configured before it.
+ */
+void sg_plugin_registry_set_api(const sg_plugin_api_t *api);
+const sg_plugin_api_t *sg_plugin_registry_api(void);
 
 /* Built-in plugin by name, or NULL. */
 const sg_plugin_t *sg_plugin_find_builtin(const char *name);

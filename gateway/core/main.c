@@ -84,6 +84,8 @@ int main(int argc, char **argv)
     const char *file = NULL;
     int test = 0, ch, ret = 1;
 
+    sg_pipeline_init();
+
     if (argc >= 2 && strcmp(argv[1], "hash-key") == 0)
         return hash_key(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "gen-key") == 0)

@@ -1,6 +1,11 @@
 #include "plugin/pipeline.h"
 #include "tenancy/tenant_cache.h"
 
+void sg_pipeline_init(void)
+{
+    sg_plugin_registry_set_api(&sg_plugin_api);
+}
+
 static void *ctx_of(sg_request_t *r, size_t i)
 {
     return r->chain->plugins[i]->plugin->ctx_size != 0 ? r->plugin_ctx + r->chain->plugins[i]->ctx_offset : NULL;

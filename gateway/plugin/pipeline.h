@@ -11,6 +11,10 @@
 #include "runtime/request.h"
 #include "config/plugin_registry.h"
 
+/* The function table plugins call (plugin_api.c). */
+extern const sg_plugin_api_t sg_plugin_api;
+/* Hands the table down to the plugin registry, for config_parse: once, before any config is loaded. */
+void sg_pipeline_init(void);
 /* Runs on_request of the chain from r->next_plugin on; when all continue, serves the route with r->dispatch. */
 void sg_pipeline_run(sg_request_t *r);
 /* Adds plugin response headers and runs on_response_headers (called as the response starts). */

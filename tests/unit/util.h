@@ -10,7 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "config/config.h"
+#include "plugin/pipeline.h"
 #include "test.h"
+
+/* as main() does: the plugin layer hands its function table to the registry before any config is loaded */
+__attribute__((constructor)) static void sg_test_init_plugins(void)
+{
+    sg_pipeline_init();
+}
 
 #define SG_UNUSED __attribute__((unused))
 

@@ -348,6 +348,26 @@ async function storeFor(kind) {
   return { kind, redis, conf: { address: redis.address, prefix: `sg-it-${crypto.randomBytes(3).toString('hex')}:` }, skip: null };
 }
 
+// Runs a Node script (an SDK flow) as a child with env added to the test's own; it prints one JSON
+// line per step. Resolves {code, signal, steps, stdout, stderr}; SIGKILLed after timeoutMs.
+function runNodeChild(script, env, timeoutMs) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script], { env: Object.assign({}, process.env, env), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    const timer = setTimeout(() => { stderr += `\n[killed after ${timeoutMs} ms]`; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      const steps = stdout.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch (_) { return { raw: l }; } });
+      resolve({ code, signal, steps, stdout, stderr });
+    });
+  });
+}
+
 // A redis-server for one test file: sets ctx.redis, or ctx.skip when redis-server cannot start
 // (the tests then skip through skippable()). Resolves whether Redis is up.
 async function redisFor(ctx, opts) {
@@ -372,5 +392,5 @@ function skippable(env, ctx) {
 module.exports = {
   skippable, TAG, children, newKey, keyHash, tenancyPlugins, startGateway, startRedis, redisCommand,
   simState, allSandboxes, allSnapshots, apiView, fingerprint, simFaults, resetFaults, client,
-  sandboxNotFound, isJsonError, rawRequest, probeRedisStore, storeFor, redisFor,
+  sandboxNotFound, isJsonError, rawRequest, probeRedisStore, storeFor, redisFor, runNodeChild,
 };

@@ -5,7 +5,6 @@
 // through NODE_EXTRA_CA_CERTS in a child process, see sdk-flow.js), plus the server-proxy mode.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const path = require('node:path');
 const h = require('../lib/harness');
 const T = require('../lib/tenancy');
@@ -31,24 +30,7 @@ test.before(async () => {
 test.after(() => env.cleanup());
 
 function runFlow(extraEnv, timeoutMs) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'sdk-flow.js')], {
-      env: Object.assign({}, process.env, { SG_KEY: ctx.kA, SG_OTHER_KEY: ctx.kB }, extraEnv),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    T.children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => { stdout += c; });
-    child.stderr.on('data', (c) => { stderr += c; });
-    const timer = setTimeout(() => { stderr += `\n[killed after ${timeoutMs} ms]`; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      T.children.delete(child);
-      const steps = stdout.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch (_) { return { raw: l }; } });
-      resolve({ code, signal, steps, stdout, stderr });
-    });
-  });
+  return T.runNodeChild(path.join(__dirname, 'sdk-flow.js'), Object.assign({ SG_KEY: ctx.kA, SG_OTHER_KEY: ctx.kB }, extraEnv), timeoutMs);
 }
 
 const ALL_STEPS = ['created', 'streamed', 'files', 'endpoints', 'pause-resume', 'renewed', 'listed', 'killed'];

@@ -38,27 +38,10 @@ test.before(async () => {
 test.after(async () => { await env.cleanup(); if (ctx.store && ctx.store.redis) await ctx.store.redis.stop(); });
 
 function runFlow(gw, serverProxy, timeoutMs) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'sdk-token-flow.js')], {
-      env: Object.assign({}, process.env, {
-        SG_DOMAIN: `127.0.0.1:${gw.ports.https}`, SG_PROTOCOL: 'https', SG_KEY: ctx.key, SG_SERVER_PROXY: serverProxy ? '1' : '0',
-        SG_SECURE_HEADER: SECURE, NODE_EXTRA_CA_CERTS: h.certs().ca,
-      }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    T.children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => { stdout += c; });
-    child.stderr.on('data', (c) => { stderr += c; });
-    const timer = setTimeout(() => { stderr += `\n[killed after ${timeoutMs} ms]`; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      T.children.delete(child);
-      const steps = stdout.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch (_) { return { raw: l }; } });
-      resolve({ code, steps, stderr });
-    });
-  });
+  return T.runNodeChild(path.join(__dirname, 'sdk-token-flow.js'), {
+    SG_DOMAIN: `127.0.0.1:${gw.ports.https}`, SG_PROTOCOL: 'https', SG_KEY: ctx.key, SG_SERVER_PROXY: serverProxy ? '1' : '0',
+    SG_SECURE_HEADER: SECURE, NODE_EXTRA_CA_CERTS: h.certs().ca,
+  }, timeoutMs);
 }
 
 const ALL = ['created', 'streamed', 'nonzero-exit', 'files', 'endpoint', 'sse', 'websocket', 'lifecycle', 'killed'];
