@@ -4,7 +4,7 @@
 //  - a tenant has at most lifecycle.max_probes_per_tenant (default 8) probes running; the rest get
 //    429 GATEWAY::TOO_MANY_PROBES at once, and other tenants are not affected;
 //  - the time of the answer does not tell a foreign known id from an unknown one: over 200 requests of each
-//    kind, the best single-threshold classifier is right at most 60% of the time.
+//    kind, a single-threshold classifier is right at most 60% of the time on requests it was not fitted on.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
@@ -120,6 +120,37 @@ function bestThresholdAccuracy(a, b) {
   return best;
 }
 
+// The threshold rule that bestThresholdAccuracy picks on (a, b), as [threshold, aBelow]; applied to fresh data
+// it is what an attacker who calibrated on past requests would get.
+function fitThreshold(a, b) {
+  const all = a.map((v) => [v, 0]).concat(b.map((v) => [v, 1])).sort((x, y) => x[0] - y[0]);
+  let best = [Infinity, true, 0.5];
+  let aBelow = 0;
+  let bBelow = 0;
+  for (let i = 0; i < all.length; i++) {
+    if (all[i][1] === 0) aBelow++; else bBelow++;
+    if (i + 1 < all.length && all[i + 1][0] === all[i][0]) continue;
+    const accA = (aBelow + b.length - bBelow) / all.length;
+    const accB = (bBelow + a.length - aBelow) / all.length;
+    if (accA > best[2]) best = [all[i][0], true, accA];
+    if (accB > best[2]) best = [all[i][0], false, accB];
+  }
+  return best;
+}
+
+// Held-out accuracy: the threshold is fitted on half of the pairs and judged on the other half, both ways.
+function heldOutAccuracy(a, b) {
+  const half = (xs, r) => xs.filter((_, i) => i % 2 === r);
+  let right = 0;
+  let total = 0;
+  for (const r of [0, 1]) {
+    const [thr, aBelow] = fitThreshold(half(a, r), half(b, r));
+    for (const v of half(a, 1 - r)) { right += (v <= thr) === aBelow ? 1 : 0; total++; }
+    for (const v of half(b, 1 - r)) { right += (v <= thr) !== aBelow ? 1 : 0; total++; }
+  }
+  return right / total;
+}
+
 const median = (xs) => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
 
 async function timedGet(c, id, agent) {
@@ -154,9 +185,13 @@ test('timing: 200 foreign known ids vs 200 random ids, a single-request classifi
           tf.push(await timedGet(ctx.B, foreign[i], agent));
         }
       }
-      const acc = bestThresholdAccuracy(tf, tr);
-      t.diagnostic(`pass ${pass} (${what}): median foreign ${median(tf).toFixed(0)} us, random ${median(tr).toFixed(0)} us; best threshold classifier ${(acc * 100).toFixed(1)}%`);
-      assert.ok(acc <= 0.60, `pass ${pass} (${what}): a single threshold tells foreign from random ids ${(acc * 100).toFixed(1)}% of the time (median foreign ${median(tf).toFixed(0)} us, random ${median(tr).toFixed(0)} us)`);
+      // held out: a threshold fitted on some requests, judged on others (the in-sample best is biased upwards:
+      // about 53-57% for two identical distributions of 200, which is reported too)
+      const acc = heldOutAccuracy(tf, tr);
+      const inSample = bestThresholdAccuracy(tf, tr);
+      t.diagnostic(`pass ${pass} (${what}): median foreign ${median(tf).toFixed(0)} us, random ${median(tr).toFixed(0)} us; threshold classifier ${(acc * 100).toFixed(1)}% held out, ${(inSample * 100).toFixed(1)}% in sample`);
+      assert.ok(acc <= 0.60, `pass ${pass} (${what}): a single threshold tells foreign from random ids ${(acc * 100).toFixed(1)}% of the time on fresh requests (median foreign ${median(tf).toFixed(0)} us, random ${median(tr).toFixed(0)} us)`);
+      assert.ok(inSample <= 0.65, `pass ${pass} (${what}): even in sample a threshold separates them ${(inSample * 100).toFixed(1)}% of the time`);
     }
   } finally {
     agent.destroy();
