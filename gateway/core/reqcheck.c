@@ -85,12 +85,6 @@ DotSegment:
     return "the request path contains a dot-segment ('.' or '..', raw or percent-encoded)";
 }
 
-static int name_is(const struct phr_header *h, const char *name)
-{
-    size_t len = strlen(name);
-    return h->name_len == len && strncasecmp(h->name, name, len) == 0;
-}
-
 const char *sg_reqcheck_http1_head(const char *head, size_t len)
 {
     const char *method, *path;
@@ -105,13 +99,13 @@ const char *sg_reqcheck_http1_head(const char *head, size_t len)
         const struct phr_header *h = headers + i;
         if (h->name == NULL)
             return "obsolete line folding in a header";
-        if (name_is(h, "content-length")) {
+        if (h2o_lcstris(h->name, h->name_len, H2O_STRLIT("content-length"))) {
             if (content_length != NULL && !h2o_memis(content_length->value, content_length->value_len, h->value, h->value_len))
                 return "conflicting Content-Length headers";
             content_length = h;
-        } else if (name_is(h, "transfer-encoding")) {
+        } else if (h2o_lcstris(h->name, h->name_len, H2O_STRLIT("transfer-encoding"))) {
             ++num_te;
-        } else if (name_is(h, "host")) {
+        } else if (h2o_lcstris(h->name, h->name_len, H2O_STRLIT("host"))) {
             ++num_host;
         }
     }

@@ -248,17 +248,12 @@ static void on_sock_close(void *data)
 
 /* ---------------------------------------------------------------- who must present a credential */
 
-static int header_is(const char *name, size_t len, const char *want)
-{
-    return len == strlen(want) && strncasecmp(name, want, len) == 0;
-}
-
 /* mirrors key-auth: a non-empty OPEN-SANDBOX-API-KEY, or Authorization: Bearer with a non-empty token */
 static int is_credential(const char *name, size_t name_len, const char *value, size_t value_len)
 {
-    if (header_is(name, name_len, "open-sandbox-api-key"))
+    if (h2o_lcstris(name, name_len, H2O_STRLIT("open-sandbox-api-key")))
         return value_len != 0;
-    if (header_is(name, name_len, "authorization") && value_len > 7 && strncasecmp(value, "bearer ", 7) == 0) {
+    if (h2o_lcstris(name, name_len, H2O_STRLIT("authorization")) && value_len > 7 && strncasecmp(value, "bearer ", 7) == 0) {
         for (size_t i = 7; i != value_len; ++i)
             if (value[i] != ' ')
                 return 1;
@@ -380,13 +375,13 @@ static ssize_t h1_on_head(intake_conn_t *c, int head_len, const char *path, size
         const struct phr_header *h = headers + i;
         if (h->name == NULL)
             continue;
-        if (header_is(h->name, h->name_len, "content-length")) {
+        if (h2o_lcstris(h->name, h->name_len, H2O_STRLIT("content-length"))) {
             if (content_length == NULL)
                 content_length = h;
-        } else if (header_is(h->name, h->name_len, "transfer-encoding")) {
+        } else if (h2o_lcstris(h->name, h->name_len, H2O_STRLIT("transfer-encoding"))) {
             c->chunked = 1; /* as h2o: it wins over Content-Length */
-        } else if (header_is(h->name, h->name_len, "expect")) {
-            c->expect_continue = header_is(h->value, h->value_len, "100-continue");
+        } else if (h2o_lcstris(h->name, h->name_len, H2O_STRLIT("expect"))) {
+            c->expect_continue = h2o_lcstris(h->value, h->value_len, H2O_STRLIT("100-continue"));
         } else if (is_credential(h->name, h->name_len, h->value, h->value_len)) {
             has_credential = 1;
         }
