@@ -13,6 +13,20 @@
  *     plugin must be cancelled from the dispose callback registered with
  *     `api->on_dispose`: a request can be torn down while it is suspended (the
  *     client went away), and nothing may touch it afterwards.
+ *   - per-thread state (ABI 2): what `thread_init` returns, once per plugin and
+ *     worker thread, for the life of the process: it is not tied to a config
+ *     generation, so it survives reloads. `thread_dispose` frees it at exit.
+ *   - named shared state (ABI 2): `api->shared_state(name, size)`, process-wide,
+ *     zeroed at first use, kept until exit; the plugin synchronises access.
+ *
+ * Growth without breakage: fields are only ever appended, to both tables.
+ * A plugin built against ABI 1 (no fields past `on_log`) still loads: the
+ * gateway reads its descriptor's ABI 2 fields only when `abi_version >= 2`,
+ * and past that by `descriptor_size`. A plugin reads the ABI 2 part of the
+ * api table only when `api->abi_version >= 2` (and later parts when
+ * `api->api_size` covers them): SG_PLUGIN_API_HAS(api, field) says so.
+ * A descriptor of a newer ABI than the gateway's is refused, with both versions
+ * named in the message.
  */
 #ifndef SG_PLUGIN_H
 #define SG_PLUGIN_H
@@ -24,8 +38,9 @@
 extern "C" {
 #endif
 
-/* Bumped on every incompatible change of this header. */
-#define SG_PLUGIN_ABI_VERSION 1
+/* The ABI this header describes. The gateway loads plugins built for SG_PLUGIN_ABI_MIN..SG_PLUGIN_ABI_VERSION. */
+#define SG_PLUGIN_ABI_VERSION 2
+#define SG_PLUGIN_ABI_MIN 1
 
 /* The symbol an external (.so) plugin exports: `const sg_plugin_t sg_plugin_descriptor`. */
 #define SG_PLUGIN_DESCRIPTOR_SYMBOL "sg_plugin_descriptor"
@@ -33,6 +48,8 @@ extern "C" {
 typedef struct st_sg_plugin_req_t sg_plugin_req_t;   /* a request, opaque */
 typedef struct st_sg_plugin_conf_t sg_plugin_conf_t; /* a config mapping being parsed, opaque */
 typedef struct st_sg_plugin_timer_t sg_plugin_timer_t;
+typedef struct st_sg_plugin_thread_t sg_plugin_thread_t; /* a worker thread, opaque (ABI 2) */
+typedef struct st_sg_plugin_metric_t sg_plugin_metric_t; /* a metric family in /metrics, opaque (ABI 2) */
 
 typedef struct st_sg_plugin_str_t {
     const char *base;
@@ -85,6 +102,38 @@ typedef enum en_sg_plugin_key_status_t {
 typedef void (*sg_plugin_key_cb)(void *data, sg_plugin_key_status_t status, sg_plugin_str_t tenant, int64_t expires_at_ms);
 typedef void (*sg_plugin_timer_cb)(void *data);
 typedef void (*sg_plugin_dispose_cb)(void *data);
+
+/* ---- ABI 2 types ---- */
+
+/* What on_request can read about the request (ABI 2). Strings may be empty, never NULL; valid until on_log returns. */
+typedef struct st_sg_plugin_req_ctx_t {
+    sg_plugin_str_t route_class; /* "lifecycle", "port", "health", "admin", "unknown" */
+    /* lifecycle operation: "create_sandbox", "list_sandboxes", "get_sandbox", "delete_sandbox", "patch_metadata",
+     * "pause", "resume", "renew", "create_snapshot", "endpoint", "network_policy", "diagnostics",
+     * "list_snapshots", "get_snapshot", "delete_snapshot"; "port" for port traffic; empty otherwise */
+    sg_plugin_str_t operation;
+    sg_plugin_str_t tenant; /* empty until an authentication plugin bound the request to a tenant */
+    sg_plugin_str_t key_id; /* the credential's id (not the secret) once authenticated; empty otherwise */
+    sg_plugin_str_t sandbox_id;
+    uint16_t port; /* sandbox port of port traffic and of the endpoint operation; 0 otherwise */
+} sg_plugin_req_ctx_t;
+
+/*
+ * One counter operation on the shared store (ABI 2): the memory store with a single gateway, Redis when the
+ * config has a `redis:` section (INCRBY + PEXPIRE, or GET; a batch is one pipelined round trip). Keys are
+ * namespaced by the gateway under the plugin's name, so plugins cannot touch each other's or the gateway's keys.
+ */
+typedef struct st_sg_plugin_counter_op_t {
+    sg_plugin_str_t key; /* at most 200 bytes, no whitespace or control characters */
+    int64_t incr;        /* added to the counter (created at 0); 0: read only */
+    uint64_t ttl_ms;     /* with incr != 0 and ttl_ms != 0, the key expires ttl_ms after this operation */
+    int64_t value;       /* out: the value after the operation (0 for a missing key) */
+} sg_plugin_counter_op_t;
+
+/* err is 0 when every op ran (values filled in), -1 when the store could not answer (unavailable, timed out). */
+typedef void (*sg_plugin_counters_cb)(void *data, int err, sg_plugin_counter_op_t *ops, size_t n);
+
+typedef enum en_sg_plugin_metric_kind_t { SG_PLUGIN_METRIC_COUNTER = 0, SG_PLUGIN_METRIC_GAUGE = 1 } sg_plugin_metric_kind_t;
 
 typedef struct st_sg_plugin_api_t {
     uint32_t abi_version;
@@ -143,7 +192,65 @@ typedef struct st_sg_plugin_api_t {
     int (*req_set_tenant)(sg_plugin_req_t *req, const char *tenant, size_t len);
     /* The request header carried a credential: it is never forwarded upstream. */
     void (*req_strip_header)(sg_plugin_req_t *req, const char *name, size_t len);
+
+    /* ================= ABI 2 (present when abi_version >= 2) ================= */
+    size_t api_size; /* sizeof(sg_plugin_api_t) of the gateway: later additions are present when it covers them */
+
+    /* ---- structured configuration (only valid inside config_parse) ----
+     * A child conf is a view of a nested node with the same getters (scalar getters with key NULL read the
+     * child itself when it is a scalar); it is valid until config_parse returns. Errors carry file:line. */
+    /* sequence at key: 1 and *n = its length, 0 when absent, -1 when not a sequence (error recorded) */
+    int (*conf_seq)(sg_plugin_conf_t *conf, const char *key, size_t *n);
+    /* item i of the sequence at key, as a child conf */
+    sg_plugin_conf_t *(*conf_seq_item)(sg_plugin_conf_t *conf, const char *key, size_t i);
+    /* mapping at key (key NULL: conf itself): 1 and *n = number of entries, 0 when absent, -1 when not a mapping */
+    int (*conf_map)(sg_plugin_conf_t *conf, const char *key, size_t *n);
+    /* entry i of the mapping at key (key NULL: conf itself): its key in *name, its value as a child conf. The
+     * entries of a mapping read this way are not reported as unknown keys. */
+    sg_plugin_conf_t *(*conf_map_entry)(sg_plugin_conf_t *conf, const char *key, size_t i, const char **name);
+
+    /* ---- request ---- */
+    /* the request's context for on_request (and later phases); recomputed as plugins bind a tenant or key */
+    const sg_plugin_req_ctx_t *(*req_context)(sg_plugin_req_t *req);
+    /* sets the credential id shown in req_context (an authentication plugin calls it with req_set_tenant); copies */
+    void (*req_set_key_id)(sg_plugin_req_t *req, const char *id, size_t len);
+    /* replaces every response header of that name (or adds it) on the response the client gets; copies */
+    void (*res_set_header)(sg_plugin_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len);
+    /* this plugin's per-thread state on the request's thread (what thread_init returned), or NULL */
+    void *(*req_thread_state)(sg_plugin_req_t *req);
+
+    /* ---- threads and state ---- */
+    /* process-wide state by name (per plugin): size zeroed bytes at first call, the same pointer afterwards,
+     * kept until exit, whatever reloads happen; NULL if size differs from the first call's */
+    void *(*shared_state)(const char *name, size_t size);
+    /* loop clock of a thread, milliseconds */
+    uint64_t (*thread_now_ms)(sg_plugin_thread_t *thread);
+    /* timer on the thread's loop, not tied to a request; cancelled automatically before thread_dispose */
+    sg_plugin_timer_t *(*thread_timer_start)(sg_plugin_thread_t *thread, uint64_t delay_ms, sg_plugin_timer_cb cb, void *data);
+
+    /* ---- shared store: counters ----
+     * ops (and their keys) stay owned by the caller until cb. req_counters ties the work to the request: cb is
+     * never called after the request is gone. thread_counters is for background work (batched sync) and its cb
+     * always runs, with err -1 when the thread stops first. cb never runs from inside the call. */
+    void (*req_counters)(sg_plugin_req_t *req, sg_plugin_counter_op_t *ops, size_t n, sg_plugin_counters_cb cb, void *data);
+    void (*thread_counters)(sg_plugin_thread_t *thread, sg_plugin_counter_op_t *ops, size_t n, sg_plugin_counters_cb cb,
+                            void *data);
+    /* 1 when the shared store is Redis (shared by every gateway), 0 for the in-process store */
+    int (*store_is_shared)(void);
+
+    /* ---- metrics (in /metrics; process-wide, survive reloads) ----
+     * metric_register may be called from config_parse or thread_init; the same name returns the same family
+     * (name must match [a-z_][a-z0-9_]* and is exported as sandgate_plugin_<name>). label_names: n names. */
+    sg_plugin_metric_t *(*metric_register)(const char *name, const char *help, sg_plugin_metric_kind_t kind,
+                                           const char *const *label_names, size_t n);
+    /* label_values: as many as label names (escaped by the gateway); add for counters and gauges, set for gauges */
+    void (*metric_add)(sg_plugin_metric_t *metric, const char *const *label_values, int64_t delta);
+    void (*metric_set)(sg_plugin_metric_t *metric, const char *const *label_values, int64_t value);
 } sg_plugin_api_t;
+
+/* 1 when the api table has field (a plugin built against this header, loaded by an older or newer gateway) */
+#define SG_PLUGIN_API_HAS(api, field)                                                                                              \
+    ((api)->abi_version >= 2 && (api)->api_size >= offsetof(sg_plugin_api_t, field) + sizeof((api)->field))
 
 typedef struct st_sg_plugin_t {
     uint32_t abi_version; /* SG_PLUGIN_ABI_VERSION the plugin was built against */
@@ -157,6 +264,13 @@ typedef struct st_sg_plugin_t {
     sg_plugin_status_t (*on_request)(const sg_plugin_api_t *api, sg_plugin_req_t *req, void *plugin_conf, void *ctx);
     void (*on_response_headers)(const sg_plugin_api_t *api, sg_plugin_req_t *req, void *plugin_conf, void *ctx, int status);
     void (*on_log)(const sg_plugin_api_t *api, sg_plugin_req_t *req, void *plugin_conf, void *ctx);
+
+    /* ================= ABI 2 (read when abi_version >= 2) ================= */
+    size_t descriptor_size; /* sizeof(sg_plugin_t) the plugin was built with */
+    /* per worker thread, at start (before the thread serves requests) and at exit; any may be NULL. The returned
+     * state is handed to every call on that thread (api->req_thread_state) for the life of the process. */
+    void *(*thread_init)(const sg_plugin_api_t *api, sg_plugin_thread_t *thread);
+    void (*thread_dispose)(const sg_plugin_api_t *api, sg_plugin_thread_t *thread, void *state);
 } sg_plugin_t;
 
 #ifdef __cplusplus
