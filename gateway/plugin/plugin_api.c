@@ -295,6 +295,7 @@ typedef struct st_key_lookup_t {
     sg_plugin_key_cb cb;
     void *data;
     sg_store_op_t *op;
+    const sg_plugin_t *plugin; /* current while its callback runs */
 } key_lookup_t;
 
 static void key_lookup_dispose(void *p)
@@ -311,6 +312,7 @@ static void on_store_key(void *p, const char *err, const sg_key_rec_t *rec)
     key_lookup_t *kl = p;
     sg_plugin_str_t none = {"", 0};
     kl->op = NULL;
+    const sg_plugin_t *prev = sg_plugin_enter(kl->plugin);
     if (err != NULL) {
         kl->cb(kl->data, SG_PLUGIN_KEY_STORE_ERROR, none, 0);
     } else if (rec == NULL) {
@@ -325,6 +327,7 @@ static void on_store_key(void *p, const char *err, const sg_key_rec_t *rec)
                                                                                               : SG_PLUGIN_KEY_VALID;
         kl->cb(kl->data, st, tenant, rec->expires_at_ms);
     }
+    sg_plugin_enter(prev);
 }
 
 static void key_lookup(sg_plugin_req_t *req, const unsigned char hash[32], sg_plugin_key_cb cb, void *data)
@@ -349,6 +352,7 @@ static void key_lookup(sg_plugin_req_t *req, const unsigned char hash[32], sg_pl
     key_lookup_t *kl = req_alloc(req, sizeof(*kl));
     kl->cb = cb;
     kl->data = data;
+    kl->plugin = sg_plugin_current();
     on_dispose(req, key_lookup_dispose, kl);
     kl->op = sg_store_get_key(r->thread->store, hash, on_store_key, kl);
 }
