@@ -8,8 +8,9 @@
 extern const sg_plugin_t sg_plugin_request_id;
 extern const sg_plugin_t sg_plugin_access_log;
 extern const sg_plugin_t sg_plugin_key_auth;
+extern const sg_plugin_t sg_plugin_rate_limit;
 
-static const sg_plugin_t *const builtins[] = {&sg_plugin_request_id, &sg_plugin_access_log, &sg_plugin_key_auth};
+static const sg_plugin_t *const builtins[] = {&sg_plugin_request_id, &sg_plugin_access_log, &sg_plugin_key_auth, &sg_plugin_rate_limit};
 
 static pthread_mutex_t so_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
