@@ -353,24 +353,29 @@ static sg_plugin_instance_t *parse_plugin(sg_yaml_t *y, yaml_node_t *node, sg_co
         sg_yaml_error(y, cfg, "config of plugin %s must be a mapping", name);
         return NULL;
     }
-    sg_plugin_conf_t pc = {y, cfg, node};
+    sg_plugin_conf_t pc;
+    sg_plugin_conf_init(&pc, y, cfg, node);
     size_t errors_before = y->num_errors;
     const sg_plugin_api_t *api = sg_plugin_registry_api();
     if (plugin->config_parse != NULL && api == NULL) {
         sg_yaml_error(y, node, "plugin %s cannot be configured: the plugin layer is not set up (sg_pipeline_init)", name);
         return NULL;
     }
+    const sg_plugin_t *prev = sg_plugin_enter(plugin);
     void *pconf = plugin->config_parse != NULL ? plugin->config_parse(api, &pc) : NULL;
+    sg_plugin_enter(prev);
     if (plugin->config_parse != NULL && pconf == NULL) {
+        sg_plugin_conf_finish(&pc, NULL);
         if (y->num_errors == errors_before)
             sg_yaml_error(y, node, "plugin %s rejected its configuration", name);
         return NULL;
     }
     char section[128];
     snprintf(section, sizeof(section), "the config of plugin %s", name);
-    sg_yaml_check_unknown(y, cfg, section);
+    sg_plugin_conf_finish(&pc, section);
     sg_plugin_instance_t *inst = conf->instances + conf->num_instances++;
     inst->plugin = plugin;
+    inst->slot = sg_plugin_registry_slot(plugin);
     inst->conf = pconf;
     inst->ctx_offset = *ctx_total;
     *ctx_total += (plugin->ctx_size + 15) & ~(size_t)15;

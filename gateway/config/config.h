@@ -64,6 +64,7 @@ typedef struct st_sg_backend_conf_t {
 typedef struct st_sg_plugin_instance_t {
     const struct st_sg_plugin_t *plugin;
     void *conf;        /* owned, freed with plugin->config_free */
+    size_t slot;       /* the plugin's registry slot (per-thread state) */
     size_t ctx_offset; /* offset of this instance's ctx in the per-request plugin area */
 } sg_plugin_instance_t;
 

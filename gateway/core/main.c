@@ -13,6 +13,8 @@
 #include "config/config.h"
 #include "util/keyhash.h"
 #include "plugin/pipeline.h"
+#include "runtime/metric_family.h"
+#include "runtime/metrics.h"
 #include "core/server.h"
 #include "version.h"
 
@@ -85,6 +87,7 @@ int main(int argc, char **argv)
     int test = 0, ch, ret = 1;
 
     sg_pipeline_init();
+    sg_metrics_core_init();
 
     if (argc >= 2 && strcmp(argv[1], "hash-key") == 0)
         return hash_key(argc, argv);
@@ -131,5 +134,6 @@ int main(int argc, char **argv)
 Exit:
     sg_backend_free_all();
     sg_plugin_unload_all();
+    sg_metric_dispose_all();
     return ret;
 }

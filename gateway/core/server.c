@@ -98,6 +98,7 @@ static void *thread_main(void *arg)
     h2o_multithread_register_receiver(t->ctx.queue, &t->ctl, on_ctl);
     t->store = sg_store_open(&t->loop);
     sg_intake_thread_init(t);
+    sg_plugin_threads_start(t); /* plugins' thread_init, before the thread serves requests */
 
     t->num_listeners = sg_server.num_listen;
     t->listeners = calloc(t->num_listeners, sizeof(*t->listeners));
@@ -142,6 +143,7 @@ static void *thread_main(void *arg)
     }
     free(t->listeners);
     sg_linger_close_all(&t->linger);
+    sg_plugin_threads_stop(t); /* while the store is open: pending plugin operations are failed by the plugin layer */
     sg_store_close(t->store);
     t->store = NULL;
     sg_intake_thread_dispose();

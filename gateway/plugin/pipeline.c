@@ -1,4 +1,5 @@
 #include "plugin/pipeline.h"
+#include "runtime/thread.h"
 #include "tenancy/tenant_cache.h"
 
 void sg_pipeline_init(void)
@@ -11,6 +12,14 @@ static void *ctx_of(sg_request_t *r, size_t i)
     return r->chain->plugins[i]->plugin->ctx_size != 0 ? r->plugin_ctx + r->chain->plugins[i]->ctx_offset : NULL;
 }
 
+/* makes inst's plugin current, its thread state created first if the .so came with a reload (plugin_thread.h) */
+static const sg_plugin_t *enter(sg_request_t *r, sg_plugin_instance_t *inst)
+{
+    if (inst->slot < SG_THREAD_MAX_PLUGINS && r->thread->plugin_threads[inst->slot] == NULL)
+        sg_plugin_thread_get(r->thread, inst->slot);
+    return sg_plugin_enter(inst->plugin);
+}
+
 void sg_pipeline_run(sg_request_t *r)
 {
     while (r->next_plugin < r->chain->num_plugins) {
@@ -21,8 +30,10 @@ void sg_pipeline_run(sg_request_t *r)
         }
         r->in_on_request = 1;
         r->resume_pending = 0;
+        const sg_plugin_t *prev = enter(r, inst);
         sg_plugin_status_t st =
             inst->plugin->on_request(&sg_plugin_api, (sg_plugin_req_t *)r, inst->conf, ctx_of(r, r->next_plugin));
+        sg_plugin_enter(prev);
         r->in_on_request = 0;
         if (st == SG_PLUGIN_SUSPENDED) {
             if (!r->resume_pending) {
@@ -48,8 +59,18 @@ void sg_pipeline_response_headers(sg_request_t *r)
     /* plugins first: what they add in this phase goes out with the rest */
     for (size_t i = 0; i != r->chain->num_plugins; ++i) {
         sg_plugin_instance_t *inst = r->chain->plugins[i];
-        if (inst->plugin->on_response_headers != NULL)
+        if (inst->plugin->on_response_headers != NULL) {
+            const sg_plugin_t *prev = enter(r, inst);
             inst->plugin->on_response_headers(&sg_plugin_api, (sg_plugin_req_t *)r, inst->conf, ctx_of(r, i), req->res.status);
+            sg_plugin_enter(prev);
+        }
+    }
+    /* res_set_header: the plugin's value is the only one (the upstream's and the gateway's are dropped) */
+    for (size_t i = 0; i != r->replace_headers.size; ++i) {
+        ssize_t at;
+        while ((at = h2o_find_header_by_str(&req->res.headers, r->replace_headers.entries[i].base,
+                                            r->replace_headers.entries[i].len, -1)) != -1)
+            h2o_delete_header(&req->res.headers, at);
     }
     for (size_t i = 0; i != r->response_headers.size; ++i) {
         h2o_header_t *h = r->response_headers.entries + i;
@@ -67,7 +88,10 @@ void sg_pipeline_log(sg_request_t *r)
 {
     for (size_t i = 0; i != r->chain->num_plugins; ++i) {
         sg_plugin_instance_t *inst = r->chain->plugins[i];
-        if (inst->plugin->on_log != NULL)
+        if (inst->plugin->on_log != NULL) {
+            const sg_plugin_t *prev = enter(r, inst);
             inst->plugin->on_log(&sg_plugin_api, (sg_plugin_req_t *)r, inst->conf, ctx_of(r, i));
+            sg_plugin_enter(prev);
+        }
     }
 }

@@ -1,6 +1,7 @@
 /*
- * The function table handed to plugins (sg_plugin_api_t): configuration getters
- * over the YAML being loaded, and request accessors over sg_request_t.
+ * The function table handed to plugins (sg_plugin_api_t), and its request
+ * accessors over sg_request_t. Configuration getters are in plugin_api_conf.c;
+ * threads, state, store counters and metrics in plugin_api_state.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,49 +15,8 @@
 #include "store/store.h"
 #include "config/tenant.h"
 #include "util/router.h"
-
-/* ---- configuration ---- */
-
-static int conf_string(sg_plugin_conf_t *conf, const char *key, const char **out)
-{
-    return sg_yaml_str(conf->y, conf->map, key, out);
-}
-
-static int conf_int(sg_plugin_conf_t *conf, const char *key, int64_t *out)
-{
-    return sg_yaml_int(conf->y, conf->map, key, out);
-}
-
-static int conf_bool(sg_plugin_conf_t *conf, const char *key, int *out)
-{
-    return sg_yaml_bool(conf->y, conf->map, key, out);
-}
-
-static int conf_duration_ms(sg_plugin_conf_t *conf, const char *key, uint64_t *out)
-{
-    return sg_yaml_duration_ms(conf->y, conf->map, key, out);
-}
-
-static int conf_size(sg_plugin_conf_t *conf, const char *key, uint64_t *out)
-{
-    return sg_yaml_size(conf->y, conf->map, key, out);
-}
-
-static void conf_error(sg_plugin_conf_t *conf, const char *key, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    yaml_node_t *node = key != NULL ? sg_yaml_get(conf->y, conf->map, key) : NULL;
-    if (node == NULL)
-        node = conf->map != NULL ? conf->map : conf->owner;
-    if (key != NULL)
-        sg_yaml_error(conf->y, node, "%s: %s", key, msg);
-    else
-        sg_yaml_error(conf->y, node, "%s", msg);
-}
+#include "plugin/plugin_api_impl.h"
+#include "tenancy/lifecycle_route.h"
 
 /* ---- request ---- */
 
@@ -121,6 +81,29 @@ static void res_add_header(sg_plugin_req_t *req, const char *name, size_t name_l
     put_header(&R(req)->req->pool, &R(req)->response_headers, name, name_len, value, value_len, 0);
 }
 
+/* replace semantics up to the client: the upstream's (or the gateway's) values of name are dropped at the
+ * response-headers phase (pipeline.c), and a value added earlier by a plugin is replaced here */
+static void res_set_header(sg_plugin_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    sg_request_t *r = R(req);
+    for (size_t i = 0; i != r->response_headers.size; ++i) {
+        h2o_header_t *h = r->response_headers.entries + i;
+        if (h->name->len == name_len && strncasecmp(h->name->base, name, name_len) == 0) {
+            memmove(h, h + 1, sizeof(*h) * (r->response_headers.size - i - 1));
+            --r->response_headers.size;
+            --i;
+        }
+    }
+    put_header(&r->req->pool, &r->response_headers, name, name_len, value, value_len, 0);
+    for (size_t i = 0; i != r->replace_headers.size; ++i)
+        if (r->replace_headers.entries[i].len == name_len && strncasecmp(r->replace_headers.entries[i].base, name, name_len) == 0)
+            return;
+    h2o_vector_reserve(&r->req->pool, &r->replace_headers, r->replace_headers.size + 1);
+    h2o_iovec_t v = h2o_strdup(&r->req->pool, name, name_len);
+    h2o_strtolower(v.base, v.len);
+    r->replace_headers.entries[r->replace_headers.size++] = v;
+}
+
 static void req_set_request_id(sg_plugin_req_t *req, const char *id, size_t len)
 {
     R(req)->request_id = h2o_strdup(&R(req)->req->pool, id, len);
@@ -138,9 +121,31 @@ static void *req_alloc(sg_plugin_req_t *req, size_t size)
     return p;
 }
 
+/* a dispose callback runs with its plugin current (req_thread_state, shared_state) */
+typedef struct st_plugin_disposer_t {
+    sg_plugin_dispose_cb cb;
+    void *data;
+    const sg_plugin_t *plugin;
+} plugin_disposer_t;
+
+static void on_dispose_trampoline(void *data)
+{
+    plugin_disposer_t *d = data;
+    const sg_plugin_t *prev = sg_plugin_enter(d->plugin);
+    d->cb(d->data);
+    sg_plugin_enter(prev);
+}
+
 static void on_dispose(sg_plugin_req_t *req, sg_plugin_dispose_cb cb, void *data)
 {
-    sg_request_on_dispose(R(req), cb, data);
+    const sg_plugin_t *p = sg_plugin_current();
+    if (p == NULL) {
+        sg_request_on_dispose(R(req), cb, data);
+        return;
+    }
+    plugin_disposer_t *d = h2o_mem_alloc_pool(&R(req)->req->pool, sizeof(*d));
+    *d = (plugin_disposer_t){cb, data, p};
+    sg_request_on_dispose(R(req), on_dispose_trampoline, d);
 }
 
 static void resume(sg_plugin_req_t *req, sg_plugin_status_t status)
@@ -161,40 +166,6 @@ static void resume(sg_plugin_req_t *req, sg_plugin_status_t status)
         return;
     ++r->next_plugin;
     sg_pipeline_run(r);
-}
-
-/* plugins pick any delay: the loop's heap timers, not a fixed-duration h2o list per distinct delay (evloop.h) */
-struct st_sg_plugin_timer_t {
-    sg_timer_t timer;
-    sg_plugin_timer_cb cb;
-    void *data;
-};
-
-static void on_plugin_timer(sg_timer_t *timer)
-{
-    sg_plugin_timer_t *t = H2O_STRUCT_FROM_MEMBER(sg_plugin_timer_t, timer, timer);
-    t->cb(t->data);
-}
-
-static void timer_cancel(sg_plugin_timer_t *t)
-{
-    sg_timer_cancel(&t->timer);
-}
-
-static void timer_dispose(void *data)
-{
-    timer_cancel(data);
-}
-
-static sg_plugin_timer_t *timer_start(sg_plugin_req_t *req, uint64_t delay_ms, sg_plugin_timer_cb cb, void *data)
-{
-    sg_plugin_timer_t *t = req_alloc(req, sizeof(*t));
-    sg_timer_init(&t->timer, on_plugin_timer);
-    t->cb = cb;
-    t->data = data;
-    sg_timer_set(&R(req)->thread->loop, &t->timer, delay_ms);
-    on_dispose(req, timer_dispose, t);
-    return t;
 }
 
 static const sg_plugin_req_info_t *req_info(sg_plugin_req_t *req)
@@ -226,6 +197,91 @@ static int random_bytes(void *buf, size_t n)
         n -= (size_t)r;
     }
     return 0;
+}
+
+/* ---- request context (ABI 2) ---- */
+
+static const char *op_name(sg_lc_op_t op)
+{
+    switch (op) {
+    case SG_LC_CREATE_SANDBOX:
+        return "create_sandbox";
+    case SG_LC_LIST_SANDBOXES:
+        return "list_sandboxes";
+    case SG_LC_GET_SANDBOX:
+        return "get_sandbox";
+    case SG_LC_DELETE_SANDBOX:
+        return "delete_sandbox";
+    case SG_LC_PATCH_METADATA:
+        return "patch_metadata";
+    case SG_LC_PAUSE:
+        return "pause";
+    case SG_LC_RESUME:
+        return "resume";
+    case SG_LC_RENEW:
+        return "renew";
+    case SG_LC_CREATE_SNAPSHOT:
+        return "create_snapshot";
+    case SG_LC_ENDPOINT:
+        return "endpoint";
+    case SG_LC_NETWORK_POLICY:
+        return "network_policy";
+    case SG_LC_DIAGNOSTICS:
+        return "diagnostics";
+    case SG_LC_LIST_SNAPSHOTS:
+        return "list_snapshots";
+    case SG_LC_GET_SNAPSHOT:
+        return "get_snapshot";
+    case SG_LC_DELETE_SNAPSHOT:
+        return "delete_snapshot";
+    default:
+        return "";
+    }
+}
+
+static sg_plugin_str_t cstr(const char *s)
+{
+    return (sg_plugin_str_t){s, strlen(s)};
+}
+
+/* the route part of the context (class, operation, sandbox, port): from the path, once per request */
+static void compute_route_view(sg_request_t *r)
+{
+    sg_plugin_req_ctx_t *v = &r->plugin_view;
+    *v = (sg_plugin_req_ctx_t){cstr(sg_route_class_name(r->route.cls)), cstr(""), cstr(""), cstr(""), cstr(""), 0};
+    if (r->route.cls == SG_ROUTE_PORT) {
+        v->operation = cstr("port");
+        if (r->route.sandbox_id != NULL && sg_router_valid_id(r->route.sandbox_id, r->route.sandbox_id_len))
+            v->sandbox_id = (sg_plugin_str_t){r->route.sandbox_id, r->route.sandbox_id_len};
+        v->port = r->route.port;
+    } else if (r->route.cls == SG_ROUTE_LIFECYCLE) {
+        h2o_req_t *req = r->req;
+        sg_lc_route_t lc;
+        sg_lc_route_parse(req->method.base, req->method.len, req->input.path.base, req->input.path.len, &lc); /* as lifecycle.c */
+        v->operation = cstr(op_name(lc.op));
+        if (sg_lc_op_is_sandbox_scoped(lc.op) && lc.id_valid)
+            v->sandbox_id = (sg_plugin_str_t){lc.id, lc.id_len};
+        if (lc.op == SG_LC_ENDPOINT)
+            v->port = lc.port;
+    }
+    r->plugin_view_ready = 1;
+}
+
+static const sg_plugin_req_ctx_t *req_context(sg_plugin_req_t *req)
+{
+    sg_request_t *r = R(req);
+    if (!r->plugin_view_ready)
+        compute_route_view(r);
+    r->plugin_view.tenant = str_of(r->tenant);
+    r->plugin_view.key_id = str_of(r->key_id);
+    if (r->sandbox_id.base != NULL && r->sandbox_id.len != 0)
+        r->plugin_view.sandbox_id = str_of(r->sandbox_id);
+    return &r->plugin_view;
+}
+
+static void req_set_key_id(sg_plugin_req_t *req, const char *id, size_t len)
+{
+    R(req)->key_id = h2o_strdup(&R(req)->req->pool, id, len);
 }
 
 /* ---- tenancy ---- */
@@ -330,12 +386,12 @@ static void req_strip_header(sg_plugin_req_t *req, const char *name, size_t len)
 
 const sg_plugin_api_t sg_plugin_api = {
     .abi_version = SG_PLUGIN_ABI_VERSION,
-    .conf_string = conf_string,
-    .conf_int = conf_int,
-    .conf_bool = conf_bool,
-    .conf_duration_ms = conf_duration_ms,
-    .conf_size = conf_size,
-    .conf_error = conf_error,
+    .conf_string = sg_plugin__conf_string,
+    .conf_int = sg_plugin__conf_int,
+    .conf_bool = sg_plugin__conf_bool,
+    .conf_duration_ms = sg_plugin__conf_duration_ms,
+    .conf_size = sg_plugin__conf_size,
+    .conf_error = sg_plugin__conf_error,
     .req_method = req_method,
     .req_path = req_path,
     .req_header = req_header,
@@ -346,8 +402,8 @@ const sg_plugin_api_t sg_plugin_api = {
     .req_alloc = req_alloc,
     .on_dispose = on_dispose,
     .resume = resume,
-    .timer_start = timer_start,
-    .timer_cancel = timer_cancel,
+    .timer_start = sg_plugin__timer_start,
+    .timer_cancel = sg_plugin__timer_cancel,
     .req_info = req_info,
     .log = plugin_log,
     .now_ms = now_ms,
@@ -356,4 +412,23 @@ const sg_plugin_api_t sg_plugin_api = {
     .key_lookup = key_lookup,
     .req_set_tenant = req_set_tenant,
     .req_strip_header = req_strip_header,
+    /* ABI 2 */
+    .api_size = sizeof(sg_plugin_api_t),
+    .conf_seq = sg_plugin__conf_seq,
+    .conf_seq_item = sg_plugin__conf_seq_item,
+    .conf_map = sg_plugin__conf_map,
+    .conf_map_entry = sg_plugin__conf_map_entry,
+    .req_context = req_context,
+    .req_set_key_id = req_set_key_id,
+    .res_set_header = res_set_header,
+    .req_thread_state = sg_plugin__req_thread_state,
+    .shared_state = sg_plugin__shared_state,
+    .thread_now_ms = sg_plugin__thread_now_ms,
+    .thread_timer_start = sg_plugin__thread_timer_start,
+    .req_counters = sg_plugin__req_counters,
+    .thread_counters = sg_plugin__thread_counters,
+    .store_is_shared = sg_plugin__store_is_shared,
+    .metric_register = sg_plugin__metric_register,
+    .metric_add = sg_plugin__metric_add,
+    .metric_set = sg_plugin__metric_set,
 };

@@ -4,7 +4,9 @@
 #include <string.h>
 #include "config/backend_state.h"
 #include "runtime/intake.h"
+#include "runtime/metric_family.h"
 #include "runtime/metrics.h"
+#include "store/store.h"
 
 int64_t sg_metrics_websockets_total;
 
@@ -160,6 +162,38 @@ char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg
     for (size_t i = 0; i != conf->num_backends; ++i)
         out(&b, "sandgate_backend_requests_total{backend=\"%s\"} %llu\n", conf->backends[i].name,
             (unsigned long long)LOAD(conf->backends[i].rt->requests));
+    if (b.p != NULL && sg_metric_render(&b.p, &b.len, &b.cap) != 0) {
+        free(b.p);
+        b.p = NULL;
+    }
     *len = b.len;
     return b.p;
+}
+
+static void on_store_error(const char *op)
+{
+    const char *labels[] = {op};
+    sg_metric_add(sg_metric_store_errors, labels, 1);
+}
+
+void sg_metrics_core_init(void)
+{
+    static const char *const refusal_labels[] = {"tenant", "reason"}, *const store_labels[] = {"op"};
+    sg_metric_refusals = sg_metric_register("sandgate_refusals_total",
+                                            "Requests refused by policy (403 and 429 answers of the gateway and its plugins), "
+                                            "by tenant (empty before authentication) and error code.",
+                                            SG_METRIC_COUNTER, refusal_labels, 2);
+    sg_metric_store_errors = sg_metric_register("sandgate_store_errors_total",
+                                                "State store operations that failed (store unavailable, timed out or refused), "
+                                                "by operation.",
+                                                SG_METRIC_COUNTER, store_labels, 1);
+    sg_store_set_error_hook(on_store_error);
+}
+
+void sg_metrics_refusal(const char *tenant, size_t tenant_len, const char *reason)
+{
+    char t[256];
+    snprintf(t, sizeof(t), "%.*s", (int)(tenant_len < sizeof(t) - 1 ? tenant_len : sizeof(t) - 1), tenant != NULL ? tenant : "");
+    const char *labels[] = {t, reason};
+    sg_metric_add(sg_metric_refusals, labels, 1);
 }

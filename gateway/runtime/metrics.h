@@ -32,6 +32,14 @@ void sg_metrics_observe(sg_metrics_t *m, sg_route_class_t cls, int status, uint6
 /* Renders every shard plus backend state in Prometheus text format; malloc'd, caller frees; NULL when out of memory. */
 char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg_config_t *conf, size_t *len);
 
+/*
+ * Registers the core's labelled metrics (metric_family.h: refusals, store errors) and hooks the store's error
+ * reports to them. Once, at start.
+ */
+void sg_metrics_core_init(void);
+/* Counts a refusal (403/429 of the gateway or a plugin) for tenant (may be empty) and reason (the error code). */
+void sg_metrics_refusal(const char *tenant, size_t tenant_len, const char *reason);
+
 /* process-wide gauges */
 extern int64_t sg_metrics_websockets_total; /* tunnels established since start */
 

@@ -233,6 +233,8 @@ static char *printable(const char *s)
 void sg_request_error(sg_request_t *r, int status, const char *code, const char *message)
 {
     r->error_code = code;
+    if (status == 403 || status == 429) /* refused by policy: admission, quota, rate limit, plugins */
+        sg_metrics_refusal(r->tenant.base, r->tenant.base != NULL ? r->tenant.len : 0, code);
     json_t *obj = json_pack("{s:s, s:s}", "code", code, "message", message);
     if (obj == NULL) {
         char *safe = printable(message);

@@ -34,12 +34,15 @@ typedef struct st_sg_request_t {
     h2o_iovec_t request_id;
     H2O_VECTOR(h2o_header_t) upstream_headers; /* set by plugins, sent upstream */
     H2O_VECTOR(h2o_header_t) response_headers; /* added by plugins to the response */
+    H2O_VECTOR(h2o_iovec_t) replace_headers;   /* names set by plugins (res_set_header): no other value reaches the client */
     const char *error_code;                    /* code of a gateway-made error */
     h2o_iovec_t backend, tenant, sandbox_id;
     /* set with tenant by key-auth: the config's definition, or one from the store held until the request ends
      * (NULL after key-auth until the pipeline resolved it, see tenant_cache.h) */
     const struct st_sg_tenant_t *tenant_def;
     H2O_VECTOR(h2o_iovec_t) strip_headers; /* credentials never forwarded upstream (lower-case) */
+    h2o_iovec_t key_id;                    /* id of the credential that authenticated the request (not a secret) */
+    sg_plugin_req_ctx_t plugin_view;       /* what req_context shows plugins (plugin_api.c) */
     uint64_t started_at_us;
     uint64_t upstream_started_us;
     uint64_t upstream_us;
@@ -50,6 +53,7 @@ typedef struct st_sg_request_t {
     unsigned resume_pending : 1;
     unsigned proxied : 1; /* the response comes from an upstream */
     unsigned disposed : 1;
+    unsigned plugin_view_ready : 1; /* plugin_view's route part is computed */
     sg_plugin_status_t resume_status;
     void (*dispatch)(struct st_sg_request_t *r); /* serves the route once the plugin chain let the request through */
 } sg_request_t;

@@ -14,6 +14,11 @@
 #include "util/evloop.h"
 #include "runtime/linger.h"
 #include "runtime/metrics.h"
+#include "runtime/plugin_thread.h"
+#include "config/plugin_registry.h"
+
+/* plugin slots per thread: the built-ins and the .so files (config/plugin_registry.h) */
+#define SG_THREAD_MAX_PLUGINS (SG_PLUGIN_MAX_SO + 16)
 
 typedef struct st_sg_thread_listener_t {
     h2o_socket_t *sock;
@@ -37,7 +42,8 @@ typedef struct st_sg_thread_t {
     uint64_t rng;
     h2o_multithread_receiver_t ctl;
     int shutting_down;
-    int drained; /* set at exit: every request finished */
+    int drained;                                               /* set at exit: every request finished */
+    sg_plugin_thread_t *plugin_threads[SG_THREAD_MAX_PLUGINS]; /* by registry slot (plugin_thread.h) */
 } sg_thread_t;
 
 /* Returns the current configuration (retained; release with sg_config_release). */

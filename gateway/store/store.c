@@ -22,6 +22,7 @@ static int initialized;
 static const sg_store_backend_t *backend; /* chosen by sg_store_global_init */
 static char *events_channel;
 static void (*sandbox_hook)(const char *id, const char *tenant);
+static void (*error_hook)(const char *op);
 
 static char *dup_or_null(const char *s)
 {
@@ -144,6 +145,8 @@ static void free_results(sg_store_op_t *op)
     free(op->snapshots);
     free(op->json);
     free(op->ids);
+    free(op->counters);
+    op->counters = NULL;
     op->sandboxes = NULL;
     op->snapshots = NULL;
     op->json = NULL;
@@ -173,6 +176,8 @@ void sg_store__finish(sg_store_op_t *op, const char *err)
 {
     retire(op);
     int ok = err == NULL;
+    if (!ok && error_hook != NULL)
+        error_hook(sg_store__req_name(op->req));
     if (op->cb == NULL) /* fire and forget */
         goto Exit;
     switch (op->req) {
@@ -193,6 +198,9 @@ void sg_store__finish(sg_store_op_t *op, const char *err)
         break;
     case SG_STORE_GET_TENANT:
         ((sg_store_string_cb)op->cb)(op->data, err, ok ? op->json : NULL);
+        break;
+    case SG_STORE_COUNTERS:
+        ((sg_store_counters_cb)op->cb)(op->data, err, op->counters, op->num_counters);
         break;
     case SG_STORE_PUT_SANDBOX:
     case SG_STORE_DEL_SANDBOX:
@@ -411,4 +419,60 @@ sg_store_op_t *sg_store_put_tenant(sg_store_t *s, const char *id, const char *js
     if (valid)
         op->json = strdup(json);
     return submit(op, valid);
+}
+
+/* copies the counters into one block (entries, then the full keys) */
+sg_store_op_t *sg_store_counters(sg_store_t *s, const char *ns, const sg_store_counter_t *counters, size_t n,
+                                 sg_store_counters_cb cb, void *data)
+{
+    sg_store_op_t *op = new_op(s, SG_STORE_COUNTERS, CB(cb), data);
+    size_t ns_len = strlen(ns), bytes = sizeof(*counters) * n;
+    int valid = n != 0 && n <= SG_STORE_COUNTERS_MAX && ns_len <= SG_STORE_ID_MAX;
+    for (size_t i = 0; valid && i != n; ++i) {
+        valid = counters[i].key_len != 0 && counters[i].key_len <= SG_STORE_COUNTER_KEY_MAX;
+        for (size_t j = 0; valid && j != counters[i].key_len; ++j)
+            valid = (unsigned char)counters[i].key[j] > ' ' && counters[i].key[j] != 0x7f;
+        bytes += ns_len + counters[i].key_len + 1;
+    }
+    if (valid) {
+        if ((op->counters = malloc(bytes)) == NULL)
+            abort();
+        char *p = (char *)(op->counters + n);
+        for (size_t i = 0; i != n; ++i) {
+            op->counters[i] = counters[i];
+            op->counters[i].key = p;
+            op->counters[i].key_len = ns_len + counters[i].key_len;
+            op->counters[i].value = 0;
+            memcpy(p, ns, ns_len);
+            memcpy(p + ns_len, counters[i].key, counters[i].key_len);
+            p += ns_len + counters[i].key_len;
+            *p++ = '\0';
+        }
+        op->num_counters = n;
+    }
+    return submit(op, valid);
+}
+
+void sg_store_set_error_hook(void (*hook)(const char *op))
+{
+    error_hook = hook;
+}
+
+const char *sg_store__req_name(sg_store_req_t req)
+{
+    static const char *const names[] = {
+        [SG_STORE_GET_SANDBOX] = "get_sandbox",   [SG_STORE_PUT_SANDBOX] = "put_sandbox",
+        [SG_STORE_DEL_SANDBOX] = "del_sandbox",   [SG_STORE_LIST_SANDBOXES] = "list_sandboxes",
+        [SG_STORE_GET_SNAPSHOT] = "get_snapshot", [SG_STORE_PUT_SNAPSHOT] = "put_snapshot",
+        [SG_STORE_DEL_SNAPSHOT] = "del_snapshot", [SG_STORE_LIST_SNAPSHOTS] = "list_snapshots",
+        [SG_STORE_GET_KEY] = "get_key",           [SG_STORE_PUT_KEY] = "put_key",
+        [SG_STORE_DEL_KEY] = "del_key",           [SG_STORE_GET_TENANT] = "get_tenant",
+        [SG_STORE_PUT_TENANT] = "put_tenant",     [SG_STORE_COUNTERS] = "counters",
+    };
+    return (size_t)req < sizeof(names) / sizeof(names[0]) && names[req] != NULL ? names[req] : "other";
+}
+
+int sg_store_is_shared(void)
+{
+    return backend == &sg_store_redis_backend;
 }

@@ -116,6 +116,30 @@ sg_store_op_t *sg_store_del_key(sg_store_t *s, const unsigned char hash[32], sg_
 sg_store_op_t *sg_store_get_tenant(sg_store_t *s, const char *id, sg_store_string_cb cb, void *data);
 sg_store_op_t *sg_store_put_tenant(sg_store_t *s, const char *id, const char *json, sg_store_done_cb cb, void *data);
 
+/*
+ * Counters (for plugins, plugin.h): each counter is incremented by incr (created at 0) and, with incr != 0 and
+ * ttl_ms != 0, expires ttl_ms later; incr 0 reads it. Keys are ns + key (ns e.g. "plugin:<name>:"; with Redis
+ * after the key prefix), at most SG_STORE_COUNTER_KEY_MAX bytes each, no whitespace or control characters. Redis
+ * runs a batch as one pipelined round trip (INCRBY + PEXPIRE, or GET); the memory store keeps an expiring table.
+ * The callback gets the counters in order with value set (0 for a missing key); keys point into the op's copies.
+ */
+#define SG_STORE_COUNTER_KEY_MAX 200
+#define SG_STORE_COUNTERS_MAX 64 /* counters per batch */
+typedef struct st_sg_store_counter_t {
+    const char *key;
+    size_t key_len;
+    int64_t incr;
+    uint64_t ttl_ms;
+    int64_t value; /* out */
+} sg_store_counter_t;
+typedef void (*sg_store_counters_cb)(void *data, const char *err, const sg_store_counter_t *counters, size_t n);
+sg_store_op_t *sg_store_counters(sg_store_t *s, const char *ns, const sg_store_counter_t *counters, size_t n,
+                                 sg_store_counters_cb cb, void *data);
+/* 1 when the store is Redis (shared by every gateway), 0 for the memory store (or before sg_store_global_init). */
+int sg_store_is_shared(void);
+/* Errors of operations (err != NULL at completion) are reported to hook(name of the operation); set once at start. */
+void sg_store_set_error_hook(void (*hook)(const char *op));
+
 /* The callback of op will not be called. op must be pending (its callback not yet run). */
 void sg_store_cancel(sg_store_op_t *op);
 

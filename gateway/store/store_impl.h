@@ -29,7 +29,8 @@ typedef enum en_sg_store_req_t {
     SG_STORE_PUT_KEY,
     SG_STORE_DEL_KEY,
     SG_STORE_GET_TENANT,
-    SG_STORE_PUT_TENANT
+    SG_STORE_PUT_TENANT,
+    SG_STORE_COUNTERS
 } sg_store_req_t;
 
 struct st_sg_store_op_t {
@@ -50,7 +51,9 @@ struct st_sg_store_op_t {
         sg_snapshot_rec_t snapshot;
         sg_key_rec_t key;
     } in;
-    char *json; /* put_tenant argument, get_tenant result (malloc'd) */
+    char *json;                   /* put_tenant argument, get_tenant result (malloc'd) */
+    sg_store_counter_t *counters; /* counters: one malloc'd block with the full keys (ns + key, NUL-terminated) */
+    size_t num_counters;
     /* results: found (single record) or n records of sandboxes / snapshots (malloc'd arrays) */
     int found;
     sg_key_rec_t key;
@@ -108,6 +111,16 @@ typedef struct st_sg_store_backend_t {
     /* see sg_store_purge_sandbox (arguments validated) */
     void (*purge_sandbox)(sg_store_t *s, const char *id, const char *tenant);
 } sg_store_backend_t;
+
+/* the name of an operation, for metrics ("get_sandbox", ...; "other" for one without a name) */
+const char *sg_store__req_name(sg_store_req_t req);
+/* counters (store_memory_counter.c, store_redis_counter.c) */
+void sg_store__memory_counters(sg_store_op_t *op); /* runs op at once */
+void sg_store__memory_counters_dispose(void);
+int sg_store__redis_counters_send(sg_store_op_t *op);                                    /* queues the batch; 0 on success */
+void sg_store__redis_counters_reply(sg_store_op_t *op, const void *reply, size_t index); /* a redisReply of the batch */
+/* store_redis.c: queues one command for op (its reply goes to op); 0 on success */
+int sg_store__redis_send(sg_store_op_t *op, int argc, const char **argv);
 
 extern const sg_store_backend_t sg_store_memory_backend;
 extern const sg_store_backend_t sg_store_redis_backend;

@@ -346,6 +346,11 @@ Exit:
     return ret;
 }
 
+int sg_store__redis_send(sg_store_op_t *op, int argc, const char **argv)
+{
+    return send_argv(op->store->impl, op, argc, argv);
+}
+
 /* send_argv with the arguments given inline, NULL-terminated (the compiler checks the NULL); -1 past MAX_ARGS */
 static int send_cmd(redis_t *r, sg_store_op_t *op, ...) __attribute__((sentinel));
 static int send_cmd(redis_t *r, sg_store_op_t *op, ...)
@@ -556,6 +561,8 @@ static int send_step(redis_t *r, sg_store_op_t *op)
         return send_cmd(r, op, "GET", key(k1, "tenantdef:%s", op->id), NULL);
     case SG_STORE_PUT_TENANT:
         return send_cmd(r, op, "SET", key(k1, "tenantdef:%s", op->id), op->json, NULL);
+    case SG_STORE_COUNTERS:
+        return sg_store__redis_counters_send(op);
     }
     return -1;
 }
@@ -699,6 +706,9 @@ static void take_reply(sg_store_op_t *op, const redisReply *reply, size_t index)
     case SG_STORE_PUT_SNAPSHOT:
         if (reply->type != REDIS_REPLY_ARRAY) /* EXEC: nil would mean an aborted transaction */
             op->err = sg_store_err_unavailable;
+        break;
+    case SG_STORE_COUNTERS:
+        sg_store__redis_counters_reply(op, reply, index);
         break;
     case SG_STORE_PUT_KEY:
     case SG_STORE_DEL_KEY:

@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "tenancy/cache_events.h"
 #include "util/hashmap.h"
+#include "util/keyhash.h"
 #include "tenancy/lifecycle.h"
 #include "tenancy/port.h"
 #include "tenancy/ownership.h"
@@ -395,6 +396,18 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
     sg_lifecycle_call(r, pr->be, "GET", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0), on_endpoint, pr);
 }
 
+/* the credential id plugins see (req_context): "tok:" and the first 12 hex digits of the token's SHA-256 */
+static void set_token_key_id(sg_request_t *r, h2o_iovec_t token)
+{
+    unsigned char hash[32];
+    sg_keyhash_compute(token.base, token.len, hash);
+    char *id = h2o_mem_alloc_pool(&r->req->pool, 17);
+    memcpy(id, "tok:", 4);
+    for (size_t i = 0; i != 6; ++i)
+        sprintf(id + 4 + i * 2, "%02x", hash[i]);
+    r->key_id = h2o_iovec_init(id, 16);
+}
+
 /*
  * Authenticates r by the token in its X-Sandgate-Token header against the route's sandbox id and
  * port, binds the token's tenant and calls cb(r) (possibly later, once a tenant kept in the store is loaded).
@@ -417,6 +430,7 @@ static int token_authenticate(sg_request_t *r, void (*cb)(sg_request_t *r))
         return 1;
     }
     if (res == SG_PORT_TOKEN_OK) {
+        set_token_key_id(r, token);
         const sg_tenant_t *t = sg_config_find_tenant(r->config, tenant);
         size_t len = strlen(tenant);
         if (t != NULL) {

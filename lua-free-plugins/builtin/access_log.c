@@ -126,6 +126,7 @@ static void on_log(const sg_plugin_api_t *api, sg_plugin_req_t *req, void *p, vo
 
 const sg_plugin_t sg_plugin_access_log = {
     .abi_version = SG_PLUGIN_ABI_VERSION,
+    .descriptor_size = sizeof(sg_plugin_t),
     .name = "access-log",
     .config_parse = config_parse,
     .config_free = config_free,

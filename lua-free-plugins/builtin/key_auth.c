@@ -119,14 +119,30 @@ static void cache_put(conf_t *conf, const unsigned char *hash, sg_plugin_key_sta
     pthread_mutex_unlock(&conf->lock);
 }
 
-/* applies a lookup result; returns SG_PLUGIN_CONTINUE or SG_PLUGIN_RESPONDED */
-static sg_plugin_status_t apply(const sg_plugin_api_t *api, sg_plugin_req_t *req, sg_plugin_key_status_t st, const char *tenant,
-                                size_t tenant_len)
+/* the key's id shown to other plugins (req_context): the first 12 hex digits of its SHA-256, never the secret */
+static void set_key_id(const sg_plugin_api_t *api, sg_plugin_req_t *req, const unsigned char *hash)
+{
+    static const char hex[] = "0123456789abcdef";
+    char id[12];
+    if (!SG_PLUGIN_API_HAS(api, req_set_key_id))
+        return;
+    for (size_t i = 0; i != sizeof(id) / 2; ++i) {
+        id[i * 2] = hex[hash[i] >> 4];
+        id[i * 2 + 1] = hex[hash[i] & 15];
+    }
+    api->req_set_key_id(req, id, sizeof(id));
+}
+
+/* applies a lookup result for the key with this hash; returns SG_PLUGIN_CONTINUE or SG_PLUGIN_RESPONDED */
+static sg_plugin_status_t apply(const sg_plugin_api_t *api, sg_plugin_req_t *req, const unsigned char *hash,
+                                sg_plugin_key_status_t st, const char *tenant, size_t tenant_len)
 {
     switch (st) {
     case SG_PLUGIN_KEY_VALID:
-        if (api->req_set_tenant(req, tenant, tenant_len) == 0)
+        if (api->req_set_tenant(req, tenant, tenant_len) == 0) {
+            set_key_id(api, req, hash);
             return SG_PLUGIN_CONTINUE;
+        }
         api->log(SG_PLUGIN_LOG_WARN, "key-auth: a valid key names tenant '%.*s', which is not defined", (int)tenant_len, tenant);
         api->respond_error(req, 401, "INVALID_API_KEY", "Invalid API key.");
         return SG_PLUGIN_RESPONDED;
@@ -174,7 +190,7 @@ static void on_lookup(void *data, sg_plugin_key_status_t st, sg_plugin_str_t ten
         return;
     }
     cache_put(ctx->conf, ctx->hash, st, tenant, expires_at_ms, now);
-    sg_plugin_status_t result = apply(api, ctx->req, st, tenant.base, tenant.len);
+    sg_plugin_status_t result = apply(api, ctx->req, ctx->hash, st, tenant.base, tenant.len);
     if (result == SG_PLUGIN_CONTINUE && ctx->has_bearer) {
         if (check_bearer(ctx) == SG_PLUGIN_SUSPENDED)
             return; /* resumed by the bearer lookup */
@@ -236,7 +252,7 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
         sg_plugin_key_status_t st = e.status;
         if (st == SG_PLUGIN_KEY_VALID && e.key_expires_at_ms != 0 && (uint64_t)e.key_expires_at_ms <= now)
             st = SG_PLUGIN_KEY_EXPIRED;
-        sg_plugin_status_t result = apply(api, req, st, e.tenant, strlen(e.tenant));
+        sg_plugin_status_t result = apply(api, req, ctx->hash, st, e.tenant, strlen(e.tenant));
         return result == SG_PLUGIN_CONTINUE ? check_bearer(ctx) : result;
     }
     api->key_lookup(req, ctx->hash, on_lookup, ctx);
@@ -250,4 +266,5 @@ const sg_plugin_t sg_plugin_key_auth = {
     .config_parse = config_parse,
     .config_free = config_free,
     .on_request = on_request,
+    .descriptor_size = sizeof(sg_plugin_t),
 };

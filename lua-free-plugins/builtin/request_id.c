@@ -89,6 +89,7 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
 
 const sg_plugin_t sg_plugin_request_id = {
     .abi_version = SG_PLUGIN_ABI_VERSION,
+    .descriptor_size = sizeof(sg_plugin_t),
     .name = "request-id",
     .config_parse = config_parse,
     .config_free = config_free,

@@ -9,7 +9,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "../plugin.h"
+/* "plugin.h" from the include path: the build also compiles this file against the ABI 1 header
+ * (tests/plugins/abi1/plugin.h) to check that an old plugin still loads */
+#include "plugin.h"
 
 typedef struct st_conf_t {
     char *header, *value, *deny_header;
@@ -78,6 +80,9 @@ static void on_response_headers(const sg_plugin_api_t *api, sg_plugin_req_t *req
 
 const sg_plugin_t sg_plugin_descriptor = {
     .abi_version = SG_PLUGIN_ABI_VERSION,
+#if SG_PLUGIN_ABI_VERSION >= 2
+    .descriptor_size = sizeof(sg_plugin_t),
+#endif
     .name = "header-stamp",
     .ctx_size = sizeof(ctx_t),
     .config_parse = config_parse,

@@ -1,0 +1,180 @@
+/*
+ * Plugin configuration getters (sg_plugin_api_t, "configuration"): typed reads
+ * of the YAML being loaded, through views of its nodes (config/plugin_registry.h:
+ * the plugin's `config:` mapping and the children handed out by the structured
+ * getters). Errors are "file:line: message" of the node at fault.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "config/plugin_registry.h"
+#include "plugin/plugin_api_impl.h"
+
+/* the scalar a getter reads: at key in the viewed mapping, or (key NULL) the viewed node itself; ret as the getters' */
+static const char *scalar_at(sg_plugin_conf_t *conf, const char *key, yaml_node_t **node, int *ret)
+{
+    yaml_node_t *n = key != NULL ? sg_yaml_get(conf->y, conf->map, key) : conf->map;
+    *node = n;
+    *ret = 0;
+    if (n == NULL)
+        return NULL;
+    if (n->type != YAML_SCALAR_NODE) {
+        sg_yaml_error(conf->y, n, "'%s' must be a scalar value", key != NULL ? key : "the value");
+        *ret = -1;
+        return NULL;
+    }
+    *ret = 1;
+    return sg_yaml_scalar(n);
+}
+
+int sg_plugin__conf_string(sg_plugin_conf_t *conf, const char *key, const char **out)
+{
+    if (key != NULL)
+        return sg_yaml_str(conf->y, conf->map, key, out);
+    yaml_node_t *n;
+    int ret;
+    const char *s = scalar_at(conf, key, &n, &ret);
+    if (s != NULL)
+        *out = s;
+    return ret;
+}
+
+int sg_plugin__conf_int(sg_plugin_conf_t *conf, const char *key, int64_t *out)
+{
+    if (key != NULL)
+        return sg_yaml_int(conf->y, conf->map, key, out);
+    yaml_node_t *n;
+    int ret;
+    const char *s = scalar_at(conf, key, &n, &ret);
+    if (s == NULL)
+        return ret;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0) {
+        sg_yaml_error(conf->y, n, "the value must be an integer, got '%s'", s);
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+int sg_plugin__conf_bool(sg_plugin_conf_t *conf, const char *key, int *out)
+{
+    if (key != NULL)
+        return sg_yaml_bool(conf->y, conf->map, key, out);
+    yaml_node_t *n;
+    int ret;
+    const char *s = scalar_at(conf, key, &n, &ret);
+    if (s == NULL)
+        return ret;
+    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0) {
+        *out = 1;
+    } else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0) {
+        *out = 0;
+    } else {
+        sg_yaml_error(conf->y, n, "the value must be true or false, got '%s'", s);
+        return -1;
+    }
+    return 1;
+}
+
+static int typed_self(sg_plugin_conf_t *conf, uint64_t *out, int (*parse)(const char *, uint64_t *), const char *what)
+{
+    yaml_node_t *n;
+    int ret;
+    const char *s = scalar_at(conf, NULL, &n, &ret);
+    if (s == NULL)
+        return ret;
+    if (parse(s, out) != 0) {
+        sg_yaml_error(conf->y, n, "the value must be %s, got '%s'", what, s);
+        return -1;
+    }
+    return 1;
+}
+
+int sg_plugin__conf_duration_ms(sg_plugin_conf_t *conf, const char *key, uint64_t *out)
+{
+    if (key != NULL)
+        return sg_yaml_duration_ms(conf->y, conf->map, key, out);
+    return typed_self(conf, out, sg_parse_duration_ms, "a duration (e.g. 250ms, 5s, 2m)");
+}
+
+int sg_plugin__conf_size(sg_plugin_conf_t *conf, const char *key, uint64_t *out)
+{
+    if (key != NULL)
+        return sg_yaml_size(conf->y, conf->map, key, out);
+    return typed_self(conf, out, sg_parse_size, "a size (e.g. 512, 64k, 10m)");
+}
+
+void sg_plugin__conf_error(sg_plugin_conf_t *conf, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    yaml_node_t *node = key != NULL ? sg_yaml_get(conf->y, conf->map, key) : NULL;
+    if (node == NULL)
+        node = conf->map != NULL ? conf->map : conf->owner;
+    if (key != NULL)
+        sg_yaml_error(conf->y, node, "%s: %s", key, msg);
+    else
+        sg_yaml_error(conf->y, node, "%s", msg);
+}
+
+/* the node at key (key NULL: the viewed node); NULL when absent */
+static yaml_node_t *node_at(sg_plugin_conf_t *conf, const char *key)
+{
+    return key != NULL ? sg_yaml_get(conf->y, conf->map, key) : conf->map;
+}
+
+int sg_plugin__conf_seq(sg_plugin_conf_t *conf, const char *key, size_t *n)
+{
+    yaml_node_t *node = node_at(conf, key);
+    if (node == NULL)
+        return 0;
+    if (!sg_yaml_is_seq(node)) {
+        sg_yaml_error(conf->y, node, "'%s' must be a list", key != NULL ? key : "the value");
+        return -1;
+    }
+    *n = sg_yaml_seq_len(node);
+    return 1;
+}
+
+sg_plugin_conf_t *sg_plugin__conf_seq_item(sg_plugin_conf_t *conf, const char *key, size_t i)
+{
+    yaml_node_t *node = node_at(conf, key);
+    if (!sg_yaml_is_seq(node) || i >= sg_yaml_seq_len(node))
+        return NULL;
+    return sg_plugin_conf_child(conf, sg_yaml_seq_at(conf->y, node, i));
+}
+
+int sg_plugin__conf_map(sg_plugin_conf_t *conf, const char *key, size_t *n)
+{
+    yaml_node_t *node = node_at(conf, key);
+    if (node == NULL)
+        return 0;
+    if (!sg_yaml_is_map(node)) {
+        sg_yaml_error(conf->y, node, "'%s' must be a mapping", key != NULL ? key : "the value");
+        return -1;
+    }
+    *n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    return 1;
+}
+
+sg_plugin_conf_t *sg_plugin__conf_map_entry(sg_plugin_conf_t *conf, const char *key, size_t i, const char **name)
+{
+    yaml_node_t *node = node_at(conf, key), *k, *v;
+    size_t iter = i;
+    if (!sg_yaml_is_map(node) || !sg_yaml_map_next(conf->y, node, &iter, &k, &v))
+        return NULL;
+    if (sg_yaml_scalar(k) == NULL) {
+        sg_yaml_error(conf->y, k, "a key of '%s' is not a scalar", key != NULL ? key : "the mapping");
+        return NULL;
+    }
+    *name = sg_yaml_scalar(k);
+    return sg_plugin_conf_child(conf, v);
+}
