@@ -162,7 +162,7 @@ static int parse_limit(const sg_plugin_api_t *api, sg_plugin_conf_t *c, rl_conf_
         return -1;
     }
     for (size_t i = 0; i != conf->num_limits; ++i) {
-        if (strcmp(conf->limits[i].name, name) == 0) {
+        if (&conf->limits[i] != l && strcmp(conf->limits[i].name, name) == 0) {
             api->conf_error(c, "name", "limit '%s' is defined twice", name);
             return -1;
         }
