@@ -299,6 +299,11 @@ static sg_plugin_status_t decide_local(rl_work_t *w)
     rl_entry_t *e[RL_MAX_MATCH];
     int all = 1;
     pthread_mutex_lock(&s->lock);
+    if (!s->table_ready) {
+        rl_table_init(&s->table, w->conf->max_keys);
+        s->table_ready = 1;
+    }
+    s->table.max_entries = w->conf->max_keys; /* a reload may change it: entries above it age out */
     rl_table_sweep(&s->table, w->now, 2);
     for (size_t i = 0; i != w->n; ++i) {
         rl_match_t *m = &w->m[i];
@@ -577,16 +582,30 @@ static void *thread_init(const sg_plugin_api_t *api, sg_plugin_thread_t *thread)
     ts->api = api;
     ts->thread = thread;
     rl_table_init(&ts->table, 65536);
+    rl_shared_t *s = rl_shared_get(api);
+    if (s != NULL) {
+        pthread_mutex_lock(&s->lock);
+        ++s->threads;
+        pthread_mutex_unlock(&s->lock);
+    }
     return ts;
 }
 
 static void thread_dispose(const sg_plugin_api_t *api, sg_plugin_thread_t *thread, void *state)
 {
     rl_thread_t *ts = state;
-    (void)api;
     (void)thread;
     if (ts == NULL)
         return;
+    rl_shared_t *s = rl_shared_get(api);
+    if (s != NULL) {
+        pthread_mutex_lock(&s->lock);
+        if (--s->threads == 0 && s->table_ready) {
+            rl_table_dispose(&s->table); /* the last worker is gone: no request can use the table any more */
+            s->table_ready = 0;
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
     ts->disposed = 1;
     if (ts->batches_inflight == 0)
         thread_free(ts);

@@ -116,11 +116,18 @@ typedef struct st_rl_limit_t {
     int fail_closed;
 } rl_limit_t;
 
+/* process-wide state (shared_state): the table of local mode, created by the first request that needs it and freed
+ * when the last worker thread exits (nothing else frees memory it points to) */
 typedef struct st_rl_shared_t {
     pthread_mutex_t lock;
-    int ready;
+    int lock_ready;
+    int table_ready;
+    size_t threads;
     rl_table_t table;
 } rl_shared_t;
+
+/* the process-wide state, its lock initialised (rate_limit_conf.c) */
+rl_shared_t *rl_shared_get(const sg_plugin_api_t *api);
 
 typedef struct st_rl_conf_t {
     int mode;

@@ -234,23 +234,18 @@ void rl_conf_free(rl_conf_t *conf)
     free(conf);
 }
 
-/* the process-wide table of local mode: created once, kept across reloads */
-static rl_shared_t *shared_table(const sg_plugin_api_t *api, size_t max_keys)
+rl_shared_t *rl_shared_get(const sg_plugin_api_t *api)
 {
     static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
     rl_shared_t *s = api->shared_state("local-counters", sizeof(rl_shared_t));
     if (s == NULL)
         return NULL;
     pthread_mutex_lock(&init_lock);
-    if (!s->ready) {
+    if (!s->lock_ready) {
         pthread_mutex_init(&s->lock, NULL);
-        rl_table_init(&s->table, max_keys);
-        s->ready = 1;
+        s->lock_ready = 1;
     }
     pthread_mutex_unlock(&init_lock);
-    pthread_mutex_lock(&s->lock);
-    s->table.max_entries = max_keys; /* a reload may change it; entries above it age out */
-    pthread_mutex_unlock(&s->lock);
     return s;
 }
 
@@ -314,7 +309,7 @@ rl_conf_t *rl_conf_parse(const sg_plugin_api_t *api, sg_plugin_conf_t *c)
             }
         }
     }
-    if (conf->mode == RL_MODE_LOCAL && (conf->shared = shared_table(api, conf->max_keys)) == NULL) {
+    if (conf->mode == RL_MODE_LOCAL && (conf->shared = rl_shared_get(api)) == NULL) {
         api->conf_error(c, NULL, "cannot get the shared counter table");
         goto Error;
     }
