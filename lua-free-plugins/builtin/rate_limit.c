@@ -25,6 +25,17 @@
 #include "rate_limit.h"
 
 /* A worker thread's state: batched counts and the over-limit cache, kept for the life of the process. */
+/* A refused request's increment to take back (INCRBY -n), sent with the next request's pipeline or by a timer. */
+#define RL_TAKEBACK_MAX 16
+#define RL_TAKEBACK_DELAY_MS 2
+
+typedef struct st_rl_takeback_t {
+    size_t len;
+    int64_t incr;
+    uint64_t ttl_ms;
+    char key[RL_KEY_MAX];
+} rl_takeback_t;
+
 typedef struct st_rl_thread_t {
     const sg_plugin_api_t *api;
     sg_plugin_thread_t *thread;
@@ -34,6 +45,9 @@ typedef struct st_rl_thread_t {
     int store_down; /* the last batched sync failed */
     size_t batches_inflight;
     int disposed;
+    rl_takeback_t takebacks[RL_TAKEBACK_MAX];
+    size_t num_takebacks;
+    int takeback_timer_armed;
 } rl_thread_t;
 
 typedef struct st_rl_match_t {
@@ -52,11 +66,12 @@ typedef struct st_rl_work_t {
     rl_conf_t *conf;
     rl_thread_t *ts;
     uint64_t now;
+    size_t base; /* ops[base + 2 * i] and ops[base + 2 * i + 1]: the current and the previous window of limit i */
     char tenant[130];
     size_t n;
     rl_match_t m[RL_MAX_MATCH];
-    sg_plugin_counter_op_t ops[2 * RL_MAX_MATCH];
-    char opkeys[2 * RL_MAX_MATCH][RL_KEY_MAX];
+    sg_plugin_counter_op_t ops[2 * RL_MAX_MATCH + RL_TAKEBACK_MAX];
+    char opkeys[2 * RL_MAX_MATCH + RL_TAKEBACK_MAX][RL_KEY_MAX];
 } rl_work_t;
 
 /* A background batch (thread_counters): a sync, or taking back a refused request's increments. */
@@ -428,6 +443,55 @@ static void arm_sync(rl_thread_t *ts)
 
 /* ---- redis mode, one round trip per request ---- */
 
+/* sends the pending take-backs in a batch of their own */
+static void flush_takebacks(rl_thread_t *ts)
+{
+    if (ts->num_takebacks == 0 || ts->disposed)
+        return;
+    rl_batch_t *b = batch_new(ts, ts->num_takebacks, 0);
+    for (size_t i = 0; i != ts->num_takebacks; ++i) {
+        rl_takeback_t *t = &ts->takebacks[i];
+        memcpy(b->keys + i * RL_KEY_MAX, t->key, t->len);
+        b->ops[i] = (sg_plugin_counter_op_t){{b->keys + i * RL_KEY_MAX, t->len}, t->incr, t->ttl_ms, 0};
+    }
+    b->n = ts->num_takebacks;
+    ts->num_takebacks = 0;
+    ++ts->batches_inflight;
+    ts->api->thread_counters(ts->thread, b->ops, b->n, on_batch_done, b);
+}
+
+static void on_takeback_timer(void *data)
+{
+    rl_thread_t *ts = data;
+    ts->takeback_timer_armed = 0;
+    flush_takebacks(ts);
+}
+
+/* queues INCRBY -1 on a window counter; it goes out with the next round trip of this thread, at the latest after
+ * RL_TAKEBACK_DELAY_MS, so that a refusal costs no round trip of its own while requests keep coming */
+static void add_takeback(rl_thread_t *ts, sg_plugin_str_t key, uint64_t ttl_ms)
+{
+    size_t i;
+    for (i = 0; i != ts->num_takebacks; ++i)
+        if (ts->takebacks[i].len == key.len && memcmp(ts->takebacks[i].key, key.base, key.len) == 0)
+            break;
+    if (i == ts->num_takebacks) {
+        if (i == RL_TAKEBACK_MAX) {
+            flush_takebacks(ts);
+            i = 0;
+        }
+        ts->takebacks[i].len = key.len;
+        ts->takebacks[i].incr = 0;
+        ts->takebacks[i].ttl_ms = ttl_ms;
+        memcpy(ts->takebacks[i].key, key.base, key.len);
+        ts->num_takebacks = i + 1;
+    }
+    --ts->takebacks[i].incr;
+    if (!ts->takeback_timer_armed && !ts->disposed &&
+        ts->api->thread_timer_start(ts->thread, RL_TAKEBACK_DELAY_MS, on_takeback_timer, ts) != NULL)
+        ts->takeback_timer_armed = 1;
+}
+
 static void on_counters(void *data, int err, sg_plugin_counter_op_t *ops, size_t n)
 {
     rl_work_t *w = data;
@@ -440,15 +504,15 @@ static void on_counters(void *data, int err, sg_plugin_counter_op_t *ops, size_t
         int all = 1;
         for (size_t i = 0; i != w->n; ++i) {
             rl_match_t *m = &w->m[i];
-            rl_decide(m->rate->burst, m->rate->window_ms, w->now, w->ops[2 * i + 1].value, w->ops[2 * i].value - 1, 1, &m->d);
+            rl_decide(m->rate->burst, m->rate->window_ms, w->now, w->ops[w->base + 2 * i + 1].value,
+                      w->ops[w->base + 2 * i].value - 1, 1, &m->d);
             all &= m->d.allowed;
         }
         if (!all && w->ts != NULL) {
             /* a refused request does not count: take its increments back; remember the keys over their limit */
-            rl_batch_t *b = batch_new(w->ts, w->n, 0);
             for (size_t i = 0; i != w->n; ++i) {
                 rl_match_t *m = &w->m[i];
-                batch_add(b, m->key, m->key_len, m->idx, -1, m->rate->window_ms);
+                add_takeback(w->ts, w->ops[w->base + 2 * i].key, 2 * m->rate->window_ms + 1000);
                 if (!m->d.allowed && w->conf->over_limit_cache) {
                     rl_entry_t *e = rl_table_get(&w->ts->table, m->key, m->key_len, m->rate->window_ms, w->now, 1);
                     if (e != NULL) {
@@ -457,8 +521,6 @@ static void on_counters(void *data, int err, sg_plugin_counter_op_t *ops, size_t
                     }
                 }
             }
-            ++w->ts->batches_inflight;
-            w->api->thread_counters(w->ts->thread, b->ops, b->n, on_batch_done, b);
         }
         st = finish(w);
     }
@@ -485,16 +547,28 @@ static sg_plugin_status_t decide_redis(rl_work_t *w)
             return finish(w);
         }
     }
+    /* pending take-backs go first (so that this request's counts do not include them), in the same round trip */
+    size_t nops = 0;
+    if (w->ts != NULL) {
+        rl_thread_t *ts = w->ts;
+        for (; nops != ts->num_takebacks; ++nops) {
+            rl_takeback_t *t = &ts->takebacks[nops];
+            memcpy(w->opkeys[nops], t->key, t->len);
+            w->ops[nops] = (sg_plugin_counter_op_t){{w->opkeys[nops], t->len}, t->incr, t->ttl_ms, 0};
+        }
+        ts->num_takebacks = 0;
+    }
+    w->base = nops;
     for (size_t i = 0; i != w->n; ++i) {
         rl_match_t *m = &w->m[i];
-        for (int k = 0; k != 2; ++k) {
-            char *key = w->opkeys[2 * i + k];
+        for (int k = 0; k != 2; ++k, ++nops) {
+            char *key = w->opkeys[nops];
             int len = snprintf(key, RL_KEY_MAX, "%.*s:%" PRIu64, (int)m->key_len, m->key, m->idx - (uint64_t)k);
-            w->ops[2 * i + k] =
+            w->ops[nops] =
                 (sg_plugin_counter_op_t){{key, (size_t)len}, k == 0 ? 1 : 0, k == 0 ? 2 * m->rate->window_ms + 1000 : 0, 0};
         }
     }
-    w->api->req_counters(w->req, w->ops, 2 * w->n, on_counters, w);
+    w->api->req_counters(w->req, w->ops, nops, on_counters, w);
     return SG_PLUGIN_SUSPENDED;
 }
 
