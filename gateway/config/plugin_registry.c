@@ -214,8 +214,9 @@ Exit:
 
 void sg_plugin_conf_init(sg_plugin_conf_t *root, sg_yaml_t *y, yaml_node_t *cfg, yaml_node_t *owner)
 {
-    *root = (sg_plugin_conf_t){y, cfg, owner, NULL, NULL};
+    *root = (sg_plugin_conf_t){y, cfg, owner, NULL, NULL, NULL};
     root->root = root;
+    root->last_child = &root->next_child;
 }
 
 sg_plugin_conf_t *sg_plugin_conf_child(sg_plugin_conf_t *conf, yaml_node_t *node)
@@ -223,8 +224,9 @@ sg_plugin_conf_t *sg_plugin_conf_child(sg_plugin_conf_t *conf, yaml_node_t *node
     sg_plugin_conf_t *root = conf->root, *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    *c = (sg_plugin_conf_t){conf->y, node, node, root, root->next_child};
-    root->next_child = c;
+    *c = (sg_plugin_conf_t){conf->y, node, node, root, NULL, NULL};
+    *root->last_child = c;
+    root->last_child = &c->next_child;
     return c;
 }
 
@@ -235,7 +237,8 @@ void sg_plugin_conf_finish(sg_plugin_conf_t *root, const char *section)
     /* a node handed out twice (read twice) is checked once: reported keys are marked used */
     while (root->next_child != NULL) {
         sg_plugin_conf_t *c = root->next_child;
-        root->next_child = c->next_child;
+        if ((root->next_child = c->next_child) == NULL)
+            root->last_child = &root->next_child;
         int seen = 0;
         for (sg_plugin_conf_t *o = root->next_child; o != NULL && !seen; o = o->next_child)
             seen = o->map == c->map;

@@ -29,7 +29,8 @@ struct st_sg_plugin_conf_t {
     yaml_node_t *map;   /* the node viewed (for the root: the `config:` mapping, or NULL: no config) */
     yaml_node_t *owner; /* the plugin entry, for errors without a node */
     struct st_sg_plugin_conf_t *root;
-    struct st_sg_plugin_conf_t *next_child; /* on root's list */
+    struct st_sg_plugin_conf_t *next_child;  /* on root's list, in creation order */
+    struct st_sg_plugin_conf_t **last_child; /* root only: the list's tail */
 };
 
 /* Initialises a root view of cfg (may be NULL) for the plugin entry owner. */

@@ -21,7 +21,10 @@ static const char *scalar_at(sg_plugin_conf_t *conf, const char *key, yaml_node_
     if (n == NULL)
         return NULL;
     if (n->type != YAML_SCALAR_NODE) {
-        sg_yaml_error(conf->y, n, "'%s' must be a scalar value", key != NULL ? key : "the value");
+        if (key != NULL)
+            sg_yaml_error(conf->y, n, "'%s' must be a scalar value", key);
+        else
+            sg_yaml_error(conf->y, n, "the value must be a scalar");
         *ret = -1;
         return NULL;
     }
@@ -137,7 +140,10 @@ int sg_plugin__conf_seq(sg_plugin_conf_t *conf, const char *key, size_t *n)
     if (node == NULL)
         return 0;
     if (!sg_yaml_is_seq(node)) {
-        sg_yaml_error(conf->y, node, "'%s' must be a list", key != NULL ? key : "the value");
+        if (key != NULL)
+            sg_yaml_error(conf->y, node, "'%s' must be a list", key);
+        else
+            sg_yaml_error(conf->y, node, "the value must be a list");
         return -1;
     }
     *n = sg_yaml_seq_len(node);
@@ -158,7 +164,10 @@ int sg_plugin__conf_map(sg_plugin_conf_t *conf, const char *key, size_t *n)
     if (node == NULL)
         return 0;
     if (!sg_yaml_is_map(node)) {
-        sg_yaml_error(conf->y, node, "'%s' must be a mapping", key != NULL ? key : "the value");
+        if (key != NULL)
+            sg_yaml_error(conf->y, node, "'%s' must be a mapping", key);
+        else
+            sg_yaml_error(conf->y, node, "the value must be a mapping");
         return -1;
     }
     *n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
@@ -172,7 +181,7 @@ sg_plugin_conf_t *sg_plugin__conf_map_entry(sg_plugin_conf_t *conf, const char *
     if (!sg_yaml_is_map(node) || !sg_yaml_map_next(conf->y, node, &iter, &k, &v))
         return NULL;
     if (sg_yaml_scalar(k) == NULL) {
-        sg_yaml_error(conf->y, k, "a key of '%s' is not a scalar", key != NULL ? key : "the mapping");
+        sg_yaml_error(conf->y, k, "mapping keys must be scalars");
         return NULL;
     }
     *name = sg_yaml_scalar(k);

@@ -280,6 +280,37 @@ test('Retry-After: one header on gateway 503s, the plugin\'s value replaces the 
   }
 }));
 
+test('a plugin built against the ABI 1 header loads and works (response header, deny, delay)', { timeout: 30000 }, env.wrap(async () => {
+  // the same example plugin compiled with a verbatim copy of the ABI 1 plugin.h (tests/plugins/abi1/plugin.h)
+  const so = path.join(path.dirname(h.PLUGIN_SO), 'sg_example_plugin_abi1.so');
+  assert.ok(fs.existsSync(so), `${so} is built with the gateway`);
+  const g = await env.gateway({
+    backends: [h.backend(sim)], admin: false, https: false,
+    plugins: [{ name: 'header-stamp', path: so, config: { header: 'X-Old', value: 'abi1', deny_header: 'x-deny', delay: '100ms' } }],
+  });
+  try {
+    const r = await h.request(`${g.httpUrl}/v1/sandboxes?abi1=1`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-old'], 'abi1');
+    assert.ok(r.ms >= 100, `the ABI 1 plugin's timer delayed the request (${r.ms} ms)`);
+    const d = await h.request(`${g.httpUrl}/v1/sandboxes?abi1=2`, { headers: { 'X-Deny': '1' } });
+    assert.equal(d.status, 403, d.text);
+    assert.equal(d.json.code, 'GATEWAY::DENIED_BY_PLUGIN');
+    assert.equal((await sim.requests('/v1/sandboxes?abi1=2')).items.length, 0);
+  } finally {
+    await g.stop();
+  }
+}));
+
+test('a plugin of a newer ABI is refused, the message names both versions', { timeout: 20000 }, env.wrap(async () => {
+  const so = path.join(path.dirname(h.SANDGATE_BIN), 'tests', 'unit', 'bad_abi_plugin.so');
+  assert.ok(fs.existsSync(so), `${so} is built with the unit tests`);
+  const { config } = await h.buildConfig({ backends: [h.backend(sim)], admin: false, plugins: [{ name: 'bad-abi', path: so }] });
+  const r = h.checkConfig(h.writeConfig(config));
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /was built for plugin ABI version 3, this sandgate provides version 2/, r.stderr);
+}));
+
 test('sandgate exits 0 on SIGTERM', { timeout: 30000 }, env.wrap(async () => {
   await gw.stop();
 }));
