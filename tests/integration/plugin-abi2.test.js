@@ -38,12 +38,13 @@ test.before(async () => {
   ctx.sim = await env.sim({ name: 'abi2', args: ['--ready-delay-ms', '0'] });
   ctx.kA = T.newKey('a');
   ctx.kB = T.newKey('b');
-  ctx.tenants = [{ id: 'team-a', keys: [T.keyHash(ctx.kA)] }, { id: 'team-b', keys: [T.keyHash(ctx.kB)] }];
+  ctx.tenants = [{ id: 'team-a', keys: [T.keyHash(ctx.kA)], policy: { allowed_images: ['python:*'] } },
+    { id: 'team-b', keys: [T.keyHash(ctx.kB)] }];
   ctx.disposeFile = path.join(h.tmpDir(), `dispose-${process.pid}-${Date.now()}.txt`);
   process.env.SG_PROBE_DISPOSE_FILE = ctx.disposeFile; // the gateways started below inherit it
   ctx.gw = await env.gateway(Object.assign({
     backends: [h.backend(ctx.sim)], tenants: ctx.tenants, workers: 2,
-    plugins: [],
+    port_tokens: { secrets: [{ id: 'k1', secret: 'k1-secret-0123456789abcdef0123456789abcdef' }] },
   }, chain([{ name: 'header-stamp', path: h.PLUGIN_SO, config: { deny_header: 'x-deny' } }])));
   ctx.a = T.client(ctx.gw.httpUrl, ctx.kA);
   ctx.b = T.client(ctx.gw.httpUrl, ctx.kB);
@@ -80,6 +81,14 @@ test('req_context in on_request: route class, operation, tenant and key id after
   assert.equal(p.headers['x-probe-sandbox'], ctx.sbx);
   assert.equal(p.headers['x-probe-port'], '8080');
   assert.equal(p.headers['x-probe-tenant'], 'team-a');
+  // a port access token authenticates after the plugin chain: later phases see its tenant and a token id
+  const tok = e.json.headers['X-Sandgate-Token'];
+  const t = await h.request(`${ctx.gw.httpUrl}${h.portPath(ctx.sbx, 8080, '/echo/tok')}`, { headers: { 'X-Sandgate-Token': tok } });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.headers['x-probe-tenant'], '', 'on_request runs before the token is checked');
+  assert.equal(t.headers['x-probe-late-tenant'], 'team-a');
+  assert.equal(t.headers['x-probe-late-key'], `tok:${crypto.createHash('sha256').update(tok).digest('hex').slice(0, 12)}`);
+  assert.equal(p.headers['x-probe-late-key'], keyId(ctx.kA));
   const s = await ctx.a.get('/v1/snapshots');
   assert.equal(s.headers['x-probe-op'], 'list_snapshots');
   // without a credential key-auth answers first: the probe never runs
@@ -166,6 +175,15 @@ test('metrics: plugin counters and gauges (labels escaped), refusals by tenant a
   assert.match(m, /^# HELP sandgate_plugin_probe_odd A gauge with a label that \\\\needs\\nescaping\.$/m);
   assert.match(m, /^sandgate_plugin_probe_odd\{label="q\\"uote\\\\back\\nline"\} \d+$/m);
   assert.equal(h.metricValue(m, 'sandgate_refusals_total', { tenant: 'team-a', reason: 'GATEWAY::DENIED_BY_PLUGIN' }), 1, m);
+  // an admission refusal (the tenant's allowed_images), twice
+  for (let i = 0; i < 2; i++) {
+    const r = await ctx.a.post('/v1/sandboxes', { image: { uri: 'ubuntu:22.04' }, entrypoint: ['/bin/sh'], timeout: 600, resourceLimits: { cpu: '500m', memory: '512Mi' } });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.json.code, 'GATEWAY::IMAGE_NOT_ALLOWED');
+  }
+  const m2 = await h.metrics(ctx.gw);
+  assert.equal(h.metricValue(m2, 'sandgate_refusals_total', { tenant: 'team-a', reason: 'GATEWAY::IMAGE_NOT_ALLOWED' }), 2, m2);
+  assert.equal(h.metricValue(m2, 'sandgate_refusals_total', { tenant: 'team-b' }), null, 'nothing was refused for team-b');
   // every line is well-formed text format
   for (const line of m.split('\n')) if (line !== '') assert.match(line, /^(# (HELP|TYPE) \S+ .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? -?\d+(\.\d+)?(e[+-]?\d+)?)$/, line);
 }));
@@ -244,10 +262,29 @@ test('store counters (redis): killed mid-run -> err -1 quickly and counted in sa
   // stalled (SIGSTOP): the batch fails after command_timeout (300ms), the request still completes
   ctx.redis.proc.kill('SIGSTOP');
   try {
+    // with it, clients that go away while their batch waits on the stalled Redis: the callback must never run
+    // for them (under ASan a late callback into a freed request is a use-after-free)
     const t0 = Date.now();
-    const s = await c1.get('/v1/sandboxes?stall=1');
+    // HTTP/2 streams reset by the client: h2o disposes each request at once, its batch still pending
+    const http2 = require('node:http2');
+    const session = http2.connect(ctx.g1.httpsUrl, { ca: fs.readFileSync(h.certs().ca) });
+    session.on('error', () => {});
+    let s;
+    try {
+      [s] = await Promise.all([c1.get('/v1/sandboxes?stall=1'), ...Array.from({ length: 10 }, (_, i) => new Promise((resolve) => {
+        const st = session.request({ ':method': 'GET', ':path': `/v1/sandboxes?gone=${i}`, 'open-sandbox-api-key': ctx.kA });
+        st.on('error', () => resolve());
+        st.on('close', resolve);
+        st.resume();
+        st.end();
+        setTimeout(() => st.close(http2.constants.NGHTTP2_CANCEL), 30 + i * 15);
+      }))]);
+    } finally {
+      session.close();
+    }
     assert.equal(s.headers['x-probe-count'], 'err');
     assert.ok(Date.now() - t0 < 3000, `answered after ${Date.now() - t0} ms`);
+    await h.sleep(500); // past the command timeout: the stalled batches failed, for live requests only
   } finally {
     ctx.redis.proc.kill('SIGCONT');
   }

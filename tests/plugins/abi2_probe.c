@@ -16,7 +16,7 @@
  * then GET of the same key; "err" when the store failed), x-probe-reentrant when a callback ran inside the call
  * that started it, x-probe-thread-requests (req_thread_state), x-probe-ticks (thread timer), x-probe-boot
  * (thread_counters at thread_init), x-probe-inits (shared_state: thread_init calls of the process),
- * x-probe-shared (store_is_shared). Metrics: sandgate_plugin_probe_requests{tenant}, and a gauge
+ * x-probe-shared (store_is_shared); x-probe-late-tenant and x-probe-late-key: req_context in on_response_headers. Metrics: sandgate_plugin_probe_requests{tenant}, and a gauge
  * sandgate_plugin_probe_odd{label} whose label needs escaping. At thread_dispose, when SG_PROBE_DISPOSE_FILE is
  * set, one line "dispose <ticks>" is appended to it.
  */
@@ -206,9 +206,20 @@ static void header(const sg_plugin_api_t *api, sg_plugin_req_t *req, const char 
     api->res_add_header(req, name, strlen(name), v, strlen(v));
 }
 
+/* the callback's data: malloc'd (not request memory) and freed at dispose, so that a callback run after the request
+ * is gone reads freed heap memory, which ASan reports */
+typedef struct st_token_t {
+    ctx_t *ctx;
+} token_t;
+
+static void token_free(void *data)
+{
+    free(data);
+}
+
 static void on_counters(void *data, int err, sg_plugin_counter_op_t *ops, size_t n)
 {
-    ctx_t *ctx = data;
+    ctx_t *ctx = ((token_t *)data)->ctx;
     const sg_plugin_api_t *api = ctx->api;
     if (ctx->in_call)
         header(api, ctx->req, "x-probe-reentrant", "1");
@@ -265,8 +276,11 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
     snprintf(ctx->key, sizeof(ctx->key), "hits:%s", x->tenant.len != 0 ? tenant : "anon");
     ctx->ops[0] = (sg_plugin_counter_op_t){{ctx->key, strlen(ctx->key)}, 1, conf->ttl_ms, 0};
     ctx->ops[1] = (sg_plugin_counter_op_t){{ctx->key, strlen(ctx->key)}, 0, 0, 0};
+    token_t *token = malloc(sizeof(*token));
+    token->ctx = ctx;
+    api->on_dispose(req, token_free, token);
     ctx->in_call = 1;
-    api->req_counters(req, ctx->ops, 2, on_counters, ctx);
+    api->req_counters(req, ctx->ops, 2, on_counters, token);
     ctx->in_call = 0;
     return SG_PLUGIN_SUSPENDED;
 }
@@ -275,6 +289,10 @@ static void on_response_headers(const sg_plugin_api_t *api, sg_plugin_req_t *req
 {
     (void)ctx, (void)status;
     conf_t *conf = p;
+    /* the context as later phases see it (the gateway binds port tokens after on_request) */
+    const sg_plugin_req_ctx_t *x = api->req_context(req);
+    header(api, req, "x-probe-late-tenant", "%.*s", (int)x->tenant.len, x->tenant.base);
+    header(api, req, "x-probe-late-key", "%.*s", (int)x->key_id.len, x->key_id.base);
     if (conf->set_header[0] != '\0') {
         /* set twice: the second value replaces the first as well */
         api->res_set_header(req, conf->set_header, strlen(conf->set_header), "first", 5);
