@@ -579,23 +579,24 @@ static sg_plugin_status_t decide_batched(rl_work_t *w)
     rl_thread_t *ts = w->ts;
     rl_entry_t *e[RL_MAX_MATCH];
     int all = 1;
+    ts->sync_interval_ms = w->conf->sync_interval_ms; /* a reload's interval applies from the next timer */
+    arm_sync(ts);
+    /* touched keys are synced (read) at the next timer, also while the store is down: that is how recovery is seen */
+    for (size_t i = 0; i != w->n; ++i) {
+        e[i] = rl_table_get(&ts->table, w->m[i].key, w->m[i].key_len, w->m[i].rate->window_ms, w->now, 1);
+        if (e[i] != NULL) {
+            e[i]->touched = 1;
+            e[i]->last_used_ms = w->now;
+        }
+    }
     /* the last sync failed: fail_closed limits refuse; fail_open ones go on with what this thread knows (counted) */
     if (ts->store_down && store_failed(w) == SG_PLUGIN_RESPONDED)
         return SG_PLUGIN_RESPONDED;
-    if (ts->sync_interval_ms != w->conf->sync_interval_ms) {
-        ts->sync_interval_ms = w->conf->sync_interval_ms; /* the next timer uses the reloaded interval */
-    }
-    arm_sync(ts);
     for (size_t i = 0; i != w->n; ++i) {
         rl_match_t *m = &w->m[i];
-        e[i] = rl_table_get(&ts->table, m->key, m->key_len, m->rate->window_ms, w->now, 1);
         int64_t prev = e[i] != NULL ? rl_entry_count(e[i], m->idx - 1) : 0, cur = e[i] != NULL ? rl_entry_count(e[i], m->idx) : 0;
         rl_decide(m->rate->burst, m->rate->window_ms, w->now, prev, cur, 1, &m->d);
         all &= m->d.allowed;
-        if (e[i] != NULL) {
-            e[i]->touched = 1; /* the next sync reads the shared totals of this key */
-            e[i]->last_used_ms = w->now;
-        }
     }
     if (all) {
         for (size_t i = 0; i != w->n; ++i)
@@ -632,6 +633,11 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
     memcpy(w->m, found, n * sizeof(found[0]));
     if (conf->mode == RL_MODE_LOCAL)
         return decide_local(w);
+    static int warned; /* the store is known once requests flow, not when the config is parsed */
+    if (!warned && !api->store_is_shared()) {
+        warned = 1;
+        api->log(SG_PLUGIN_LOG_WARN, "rate-limit: mode redis without a redis: section counts in this process only");
+    }
     if (round_trip)
         return decide_redis(w);
     return decide_batched(w);
@@ -639,10 +645,7 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
 
 static void *config_parse(const sg_plugin_api_t *api, sg_plugin_conf_t *c)
 {
-    rl_conf_t *conf = rl_conf_parse(api, c);
-    if (conf != NULL && conf->mode == RL_MODE_REDIS && !api->store_is_shared())
-        api->log(SG_PLUGIN_LOG_WARN, "rate-limit: mode redis without a redis: section counts in this process only");
-    return conf;
+    return rl_conf_parse(api, c);
 }
 
 static void config_free(void *p)

@@ -35,7 +35,7 @@ async function gateways(n, config, extra) {
   for (let i = 0; i < n; i++) {
     gws.push(await env.gateway(Object.assign({
       backends: [h.backend(ctx.sim)],
-      workers: 2,
+      workers: (extra || {}).workers || 2,
       https: false,
       tenants: tenants.map((t) => ({ id: `tenant-${t}`, keys: [T.keyHash(ctx.k[t])], policy: { allow_manual_cleanup: true } })),
       redis: Object.assign({ address: ctx.redis.address, prefix, connect_timeout: '300ms', command_timeout: '300ms' }, (extra || {}).redis || {}),
@@ -147,13 +147,19 @@ test('Redis killed and restarted mid-run: fail_open lets requests through (count
     ],
   };
   const [gw] = await gateways(1, config);
-  const [batched] = await gateways(1, Object.assign({}, config, { sync_interval: '100ms' }));
+  // one worker: the batched counts of one thread are what the steps below reason about
+  const [batched] = await gateways(1, Object.assign({}, config, { sync_interval: '100ms' }), { workers: 1 });
   await RL.awayFromWindowEnd(3600 * 1000, 60000);
   const E = T.client(gw.httpUrl, ctx.k.e);
   const F = T.client(gw.httpUrl, ctx.k.f);
   const FB = T.client(batched.httpUrl, ctx.k.f);
   assert.equal((await E.get('/v1/sandboxes?pageSize=1')).status, 200);
   assert.equal((await F.get('/v1/sandboxes?pageSize=1')).status, 200);
+  // the batched gateway: tenant-f at its limit and synced, so that the first sync to fail has nothing to send (only
+  // reads): the thread must still notice when Redis is back
+  for (let i = 0; i < 3; i++) assert.equal((await FB.get('/v1/sandboxes?pageSize=1')).status, 200);
+  assert.equal((await FB.get('/v1/sandboxes?pageSize=1')).status, 429);
+  await h.sleep(300);
   await ctx.redis.kill();
   const fo0 = h.metricValue(await h.metrics(gw), 'sandgate_plugin_ratelimit_fail_open_total', { limit: 'open' }) || 0;
   for (let i = 0; i < 5; i++) {
