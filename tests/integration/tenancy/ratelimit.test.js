@@ -16,7 +16,7 @@ const RL = require('./ratelimit-lib');
 const env = h.env();
 const ctx = {};
 const HOUR = 3600 * 1000;
-const tenants = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+const tenants = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
 
 // Long windows (1 h) make the counts deterministic; the tests start away from a window's end.
 function limitsConfig(gOverride) {
@@ -34,6 +34,7 @@ function limitsConfig(gOverride) {
       },
       { name: 'creates', route: 'lifecycle', operations: ['create_sandbox'], by: ['tenant'], tenants: { 'tenant-e': { rate: 2, per: '1h' } } },
       { name: 'sandbox-port', route: 'port', by: ['sandbox'], tenants: { 'tenant-e': { rate: 3, per: '1h' } } },
+      { name: 'per-key', route: 'lifecycle', by: ['tenant', 'key'], tenants: { 'tenant-h': { rate: 2, per: '1h' } } },
     ],
   };
 }
@@ -43,13 +44,14 @@ function gatewayOpts(gOverride) {
     backends: [h.backend(ctx.sim)],
     workers: 4,
     https: false,
-    tenants: tenants.map((t) => ({ id: `tenant-${t}`, keys: [T.keyHash(ctx.k[t])], policy: { allow_manual_cleanup: true } })),
+    tenants: tenants.map((t) => ({ id: `tenant-${t}`, keys: [T.keyHash(ctx.k[t])].concat(t === 'h' ? [T.keyHash(ctx.k.h2)] : []), policy: { allow_manual_cleanup: true } })),
   }, RL.rlPlugins(limitsConfig(gOverride)));
 }
 
 test.before(async () => {
   ctx.sim = await env.sim({ name: 'rl-local' });
   ctx.k = Object.fromEntries(tenants.map((t) => [t, T.newKey(t)]));
+  ctx.k.h2 = T.newKey('h2'); // tenant-h's second key
   ctx.gw = await env.gateway(gatewayOpts({ rate: 10, per: '1h', burst: 10 }));
   ctx.c = Object.fromEntries(tenants.map((t) => [t, T.client(ctx.gw.httpUrl, ctx.k[t])]));
   await RL.awayFromWindowEnd(HOUR, 120000);
@@ -159,6 +161,25 @@ test('per-operation and per-sandbox limits: 2 creates per hour, 3 port requests 
   const m = await h.metrics(ctx.gw);
   assert.equal(h.metricValue(m, 'sandgate_plugin_ratelimit_refused_total', { tenant: 'tenant-e', limit: 'sandbox-port' }), 1);
   assert.equal(h.metricValue(m, 'sandgate_plugin_ratelimit_refused_total', { tenant: 'tenant-e', limit: 'creates' }), 1);
+}));
+
+test('a limit by [tenant, key]: each key of a tenant has its own count; both limits of a request are in RateLimit-Policy', { timeout: 30000 }, env.wrap(async () => {
+  const k1 = ctx.c.h;
+  const k2 = T.client(ctx.gw.httpUrl, ctx.k.h2);
+  const first = await list(k1);
+  assert.equal(first.status, 200);
+  assert.deepEqual(RL.parseSfList(RL.field(first, 'ratelimit-policy')).map((p) => p.name), ['lifecycle', 'per-key']);
+  const state = RL.parseSfList(RL.field(first, 'ratelimit'));
+  assert.deepEqual(state.map((x) => [x.name, x.params.r]), [['lifecycle', 9], ['per-key', 1]]);
+  assert.equal(RL.field(first, 'ratelimit-limit'), '2', 'the -Limit/-Remaining/-Reset fields follow the limit closest to refusing');
+  assert.equal(RL.field(first, 'ratelimit-remaining'), '1');
+  assert.equal((await list(k1)).status, 200);
+  const over = await list(k1);
+  assert.equal(over.status, 429);
+  assert.match(over.json.message, /'per-key'/);
+  assert.equal((await list(k2)).status, 200, 'the second key has its own count');
+  assert.equal((await list(k2)).status, 200);
+  assert.equal((await list(k2)).status, 429);
 }));
 
 test('SIGHUP reload keeps the counts and applies a changed limit at once', { timeout: 30000 }, env.wrap(async () => {
