@@ -234,6 +234,11 @@ static void set_headers(rl_work_t *w, int counted)
                                  m->limit->name, m->rate->burst, ceil_s(m->rate->window_ms));
         slen += (size_t)snprintf(state + slen, sizeof(state) - slen, "%s\"%s\";r=%" PRId64 ";t=%" PRIu64, i == 0 ? "" : ", ",
                                  m->limit->name, m->d.remaining, t);
+        /* items are at most ~60 bytes (32-byte names, bounded numbers): 64 each never truncates; clamp anyway */
+        if (plen >= sizeof(policy))
+            plen = sizeof(policy) - 1;
+        if (slen >= sizeof(state))
+            slen = sizeof(state) - 1;
         /* the limit the client must mind: a refusing one (the longest wait), else the fewest remaining (then the longest reset) */
         const rl_match_t *p = &w->m[primary];
         if (i != 0 && (p->d.allowed != m->d.allowed ? !m->d.allowed
