@@ -67,10 +67,10 @@ void sg_pipeline_response_headers(sg_request_t *r)
     }
     /* res_set_header: the plugin's value is the only one (the upstream's and the gateway's are dropped) */
     for (size_t i = 0; i != r->replace_headers.size; ++i) {
-        ssize_t at;
-        while ((at = h2o_find_header_by_str(&req->res.headers, r->replace_headers.entries[i].base,
-                                            r->replace_headers.entries[i].len, -1)) != -1)
-            h2o_delete_header(&req->res.headers, at);
+        h2o_iovec_t name = r->replace_headers.entries[i]; /* lower-case */
+        for (size_t j = req->res.headers.size; j-- != 0;)
+            if (h2o_lcstris(req->res.headers.entries[j].name->base, req->res.headers.entries[j].name->len, name.base, name.len))
+                h2o_delete_header(&req->res.headers, (ssize_t)j);
     }
     for (size_t i = 0; i != r->response_headers.size; ++i) {
         h2o_header_t *h = r->response_headers.entries + i;
