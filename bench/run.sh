@@ -21,6 +21,7 @@
 # Last three lines printed:
 #   tenancy/plain cpu-per-request: X.XX
 #   token/key cpu-per-request: X.XX
+#   ratelimit-local/tenancy cpu-per-request: X.XX (and -redis, -batched; then their round trips per request)
 #   sandgate/nginx cpu-per-request: X.XX
 #
 # Usage: bench/run.sh            (or: make bench)
@@ -45,6 +46,9 @@
 #   BENCH_MAIN      1|0: run the nginx/haproxy/sandgate comparison [1]; 0 with BENCH_SIM=0 runs only the
 #                   tenancy path and port tokens
 #   BENCH_TOKENS    1|0: run (d), port traffic by key vs by access token [1]
+#   BENCH_RATELIMIT 1|0: run (e), the tenancy path with the rate-limit plugin in local, redis and
+#                   redis+sync_interval modes [1]; prints ratelimit-{local,redis,batched}/tenancy
+#                   cpu-per-request and the Redis round trips per request of each
 #   BENCH_SANDBOX_ID    sandbox id requested on the tenancy path [bench-sbx-1]
 #   BENCH_KEY_TTL   key-auth positive_ttl in (c) [60s; the plugin's default is 10s]
 #   BENCH_RECONCILE lifecycle.reconcile_interval in (c) [30s, the default]
@@ -646,6 +650,62 @@ run_port_tokens() {
     return 0
 }
 
+# (e) the rate-limit plugin (issue 9) on the tenancy path: the (c) config with rate-limit after key-auth and one limit
+# per tenant that no request reaches (so every request is counted and allowed), in each mode; one sandgate process per
+# mode, same upstream, same Redis.
+RL_MODES=(local redis batched)
+RL_SYNC="${BENCH_RL_SYNC:-100ms}"
+RL_REASON=""
+rl_plugin_yaml() { # rl_plugin_yaml MODE: the plugin entry, indented for the top-level plugins list
+    local mode="$1"
+    echo "  - name: rate-limit"
+    echo "    config:"
+    case "$mode" in
+    local) echo "      mode: local" ;;
+    redis) echo "      mode: redis" ;;
+    batched) printf '      mode: redis\n      sync_interval: %s\n' "$RL_SYNC" ;;
+    esac
+    echo "      limits:"
+    echo "        - {name: bench, route: lifecycle, by: [tenant], rate: 1000000000, per: 1s}"
+}
+run_ratelimit() {
+    local mode dir pid url="http://127.0.0.1:$PROXY_PORT$T_PATH" hdrs
+    for mode in "${RL_MODES[@]}"; do
+        dir="$TMP/rl-$mode"
+        mkdir -p "$dir/sandgate"
+        render "$BENCH_DIR/sandgate-tenancy.yaml.in" "$dir/base.yaml" TMP="$dir" UPSTREAM_PORT="$UPSTREAM_PORT" \
+            PROXY_PORT="$PROXY_PORT" ADMIN_PORT="$ADMIN_PORT" ADMIN_KEY_HASH="$TEN_ADMIN_HASH" BACKEND_API_KEY=bench-backend-key \
+            TENANT_ID="$TENANT_ID" REDIS_PORT="$REDIS_PORT" REDIS_PREFIX="$REDIS_PREFIX" KEY_POSITIVE_TTL="$KEY_TTL" \
+            RECONCILE_INTERVAL="$RECONCILE"
+        # the plugin goes right after key-auth's entry (its positive_ttl line)
+        rl_plugin_yaml "$mode" >"$dir/plugin.yaml"
+        sed "/positive_ttl:/r $dir/plugin.yaml" "$dir/base.yaml" >"$dir/sandgate.yaml"
+        cp "$dir/sandgate.yaml" "$OUT_DIR/sandgate-ratelimit-$mode.yaml"
+        start_sandgate "$dir/sandgate.yaml" "$dir/sandgate" || {
+            RL_REASON="sandgate -t rejected $dir/sandgate.yaml"
+            return 1
+        }
+        pid="$STARTED_PID"
+        wait_backend_up "$TEN_ADMIN_KEY" && wait_proxied "$pid" "$url" "$T_HEADER" || {
+            tail -n 20 "$dir/sandgate/stdout.log" >&2 || true
+            RL_REASON="($mode): GET $T_PATH through sandgate never returned the upstream's 200"
+            stop_and_forget "$pid"
+            return 1
+        }
+        hdrs="$(curl -s -D - -o /dev/null -H "$T_HEADER" "$url" | tr -d '\r' | grep -ic '^ratelimit' || true)"
+        if [ "$hdrs" != 5 ]; then
+            RL_REASON="($mode): the response carries $hdrs RateLimit fields, not 5: the plugin is not active"
+            stop_and_forget "$pid"
+            return 1
+        fi
+        bench_target "tn-rl-$mode" "$pid" "$url" "$T_HEADER"
+        stop_and_forget "$pid"
+        NOTE[tn-rl-$mode]="access log: $(access_summary "$dir/sandgate/access.log")"
+        cp "$dir/sandgate/stdout.log" "$OUT_DIR/sandgate-ratelimit-$mode.log"
+    done
+    return 0
+}
+
 run_tenancy() {
     local url_a="http://127.0.0.1:$UPSTREAM_PORT$T_PATH" url="http://127.0.0.1:$PROXY_PORT$T_PATH" pid before after
     TEN_ADMIN_KEY="bench-admin-$(openssl rand -hex 16)"
@@ -753,6 +813,11 @@ run_tenancy() {
         NOTE[tn-tenancy]+="; sandgate log: $(grep -ciE 'error|warn' "$TMP/tenancy/sandgate/stdout.log") warning/error line(s) (see bench/out/sandgate-tenancy.log)"
     fi
     cp "$TMP/tenancy/sandgate/stdout.log" "$OUT_DIR/sandgate-tenancy.log"
+    # (e) the same path with rate limits
+    if [ "${BENCH_RATELIMIT:-1}" = 1 ]; then
+        RL_STATUS=failed
+        if run_ratelimit; then RL_STATUS=ok; else log "rate limits: $RL_REASON"; fi
+    fi
     return 0
 }
 
@@ -900,6 +965,9 @@ label() {
     tn-tenancy) echo "(c) auth + routing" ;;
     tn-port-key) echo "(d) port traffic, tenant key" ;;
     tn-port-token) echo "(d) port traffic, access token" ;;
+    tn-rl-local) echo "(e) (c) + rate-limit, local" ;;
+    tn-rl-redis) echo "(e) (c) + rate-limit, redis" ;;
+    tn-rl-batched) echo "(e) (c) + rate-limit, redis + sync_interval" ;;
     sim-direct) echo "(a) direct → simulator" ;;
     sim-tenancy) echo "(c) auth + routing → simulator" ;;
     *) echo "$1" ;;
@@ -912,6 +980,50 @@ added_vs() { # added_vs TARGET BASE CONNS PCT: TARGET's percentile minus BASE's 
 }
 redis_per_req() { # redis_per_req TARGET CONNS: "cmds/req (total)"
     awk -v n="${T_RCMD[$1,$2]:-}" -v r="${T_RREQ[$1,$2]:-}" 'BEGIN { if (n == "" || r + 0 <= 0) print "n/a"; else if (n + 0 == 0) print "0 (0)"; else printf "%.6f (%d)\n", n / r, n }'
+}
+rl_cmd_total() { # rl_cmd_total TARGET CONNS CMD: calls of CMD (exact name) in the measured runs of TARGET
+    printf ' %s\n' "${T_RDETAIL[$1,$2]:-}" | grep -oE "[ ]$3=[0-9]+" | awk -F= '{ s += $2 } END { print s + 0 }'
+}
+# rl_round_trips TARGET CONNS: the rate limit's Redis round trips per request. Every pipeline the plugin sends holds, per
+# limit, one op on the current window and one on the previous (INCRBY, with PEXPIRE, or GET): with one limit the
+# pipelines are (GET + INCRBY) / 2. (c)'s own GET/INCRBY per request (none on a warm cache) is subtracted.
+rl_round_trips() {
+    local g i r g0 i0 r0
+    g="$(rl_cmd_total "$1" "$2" get)" i="$(rl_cmd_total "$1" "$2" incrby)" r="${T_RREQ[$1,$2]:-0}"
+    g0="$(rl_cmd_total tn-tenancy "$2" get)" i0="$(rl_cmd_total tn-tenancy "$2" incrby)" r0="${T_RREQ[tn-tenancy,$2]:-0}"
+    awk -v g="$g" -v i="$i" -v r="$r" -v g0="$g0" -v i0="$i0" -v r0="$r0" 'BEGIN {
+        if (r + 0 <= 0) { print "n/a"; exit }
+        v = (g + i) / 2 / r - (r0 > 0 ? (g0 + i0) / 2 / r0 : 0)
+        printf "%.4f\n", v < 0 ? 0 : v }'
+}
+rl_report() {
+    local m
+    echo
+    echo "### Rate limits (e)"
+    echo
+    if [ "${RL_STATUS:-skipped}" != ok ]; then
+        echo "- **rate limits ${RL_STATUS:-skipped}**: ${RL_REASON:-BENCH_RATELIMIT=${BENCH_RATELIMIT:-1}}"
+        return 0
+    fi
+    echo "(c) again with the \`rate-limit\` plugin after key-auth (\`bench/out/sandgate-ratelimit-*.yaml\`): one limit per tenant"
+    echo "on lifecycle routes (1e9 per second, never reached: every request is counted and allowed), in \`local\` mode (one"
+    echo "table and mutex per process), \`redis\` mode (one pipeline per request: INCRBY+PEXPIRE the current window, GET the"
+    echo "previous) and \`redis\` with \`sync_interval: $RL_SYNC\` (one pipeline per worker thread and interval). Each is its own"
+    echo "process, measured after (c) in the same run (machine drift between them is not cancelled out)."
+    echo "*Round trips/req*: the plugin's pipelines, counted from \`INFO commandstats\` as (GET + INCRBY) / 2 (one op per window"
+    echo "and limit in every pipeline), minus (c)'s, divided by the completed requests."
+    echo
+    echo "| Ratio to (c) | CPU per request (${C_HIGH} conns) | CPU per request (${C_LOW} conn) | Throughput (${C_HIGH} conns) | Round trips/req (${C_HIGH} conns) | Target |"
+    echo "|---|---:|---:|---:|---:|---|"
+    for m in local redis batched; do
+        echo "| ratelimit-$m/tenancy | $(fmt_ratio "${R_CPU[tn-rl-$m,$C_HIGH]:-}" "${R_CPU[tn-tenancy,$C_HIGH]:-}") | $(fmt_ratio "${R_CPU[tn-rl-$m,$C_LOW]:-}" "${R_CPU[tn-tenancy,$C_LOW]:-}") | $(fmt_ratio "${R_RPS[tn-rl-$m,$C_HIGH]:-}" "${R_RPS[tn-tenancy,$C_HIGH]:-}") | $(rl_round_trips "tn-rl-$m" "$C_HIGH") | $(case $m in local) echo "≤ 1.05, 0 round trips" ;; redis) echo "≤ 1.3, ≤ 1 round trip" ;; batched) echo "≤ 1.1, ≤ 0.01 round trips" ;; esac) |"
+    done
+    for m in local redis batched; do
+        if [ -n "${NOTE[tn-rl-$m]:-}" ]; then echo "- $(label "tn-rl-$m") ${NOTE[tn-rl-$m]}"; fi
+        for c in "${CONNS[@]}"; do
+            if [ -n "${T_RDETAIL[tn-rl-$m,$c]:-}" ]; then echo "- $(label "tn-rl-$m") Redis commands at $c conn(s), by run: ${T_RDETAIL[tn-rl-$m,$c]}"; fi
+        done
+    done
 }
 # group_rows GROUP BASE EXTRA: table rows of a group; EXTRA=1 adds the Redis and upstream columns
 group_rows() {
@@ -1004,6 +1116,8 @@ tenancy_report() {
     echo "and one pipelined HGETALL every $RECONCILE). The caches refresh ahead: in the last fifth of an entry's life one request"
     echo "per second renews it while the others keep hitting, so a hot entry costs about one lookup per TTL, not one per busy"
     echo "connection. With the plugin default \`positive_ttl: 10s\` the key lookups recur every 10 s instead of every $KEY_TTL."
+    echo
+    rl_report
     echo
     echo "### Against the OpenSandbox simulator (realistic latency)"
     echo
@@ -1126,6 +1240,12 @@ log "wrote $RESULTS"
 cat "$RESULTS" >&2
 echo "tenancy/plain cpu-per-request: $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
 echo "token/key cpu-per-request: $(if [ -n "${R_AB[$C_HIGH]:-}" ]; then echo "${R_AB[$C_HIGH]%% *}"; else echo n/a; fi)"
+for m in local redis batched; do
+    echo "ratelimit-$m/tenancy cpu-per-request: $(fmt_ratio "${R_CPU[tn-rl-$m,$C_HIGH]:-}" "${R_CPU[tn-tenancy,$C_HIGH]:-}")"
+done
+for m in local redis batched; do
+    echo "ratelimit-$m redis-round-trips-per-request: $(if [ "${RL_STATUS:-}" = ok ]; then rl_round_trips "tn-rl-$m" "$C_HIGH"; else echo n/a; fi)"
+done
 headline="$(fmt_ratio "${R_CPU[sandgate,$C_HIGH]:-}" "${R_CPU[nginx,$C_HIGH]:-}")"
 echo "sandgate/nginx cpu-per-request: $headline"
 [ "$SANDGATE_STATUS" != failed ] && [ "$TEN_STATUS" != failed ]

@@ -189,6 +189,7 @@ SANDGATE_ADMIN_KEY=$admin_key
 
 Tenants: team-a (key SANDGATE_API_KEY: any image, timeout up to 2h or none)
          team-b (key SANDGATE_API_KEY_B: any image, timeout required, up to 2h, <= 2 CPUs / 4Gi)
+Rate limit: team-b lifecycle requests, 5 per second with a burst of 10 (rate-limit plugin, local mode)
 Backends: sim-a on 127.0.0.1:$port_a, sim-b on 127.0.0.1:$port_b (simulated OpenSandbox servers)
 INFO
 
@@ -217,6 +218,12 @@ Try, in another shell:
        -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"500m","memory":"512Mi"},"volumes":[{"name":"root","host":{"path":"/"},"mountPath":"/host"}]}'; echo
   # team-b cannot see it: 404, exactly as for a sandbox that does not exist
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes/$ID"; echo
+  # rate limit: team-b may send 5 lifecycle requests per second with a burst of 10; 12 in a row:
+  # the last ones get 429 GATEWAY::RATE_LIMITED, with one Retry-After and the RateLimit fields
+  for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' --cacert "$SANDGATE_CA" \
+       -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes"; done; echo
+  curl -si --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes" \
+       | grep -iE '^(HTTP/|retry-after|ratelimit)|"code"'
   # the endpoint of execd (port 44772) is the gateway's own address
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes/$ID/endpoints/44772"; echo
   # run a command through the port route; execd streams its output (SSE)

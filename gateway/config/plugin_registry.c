@@ -9,8 +9,10 @@
 extern const sg_plugin_t sg_plugin_request_id;
 extern const sg_plugin_t sg_plugin_access_log;
 extern const sg_plugin_t sg_plugin_key_auth;
+extern const sg_plugin_t sg_plugin_rate_limit;
 
-static const sg_plugin_t *const builtins[] = {&sg_plugin_request_id, &sg_plugin_access_log, &sg_plugin_key_auth};
+static const sg_plugin_t *const builtins[] = {&sg_plugin_request_id, &sg_plugin_access_log, &sg_plugin_key_auth,
+                                              &sg_plugin_rate_limit};
 #define NUM_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))
 
 /* loaded .so files: a fixed array, so that readers of a slot (worker threads) need no lock; num_loaded is published

@@ -184,6 +184,7 @@ static void test_errors(void)
     }
     free(readme);
     check_plugin_codes("lua-free-plugins/builtin/key_auth.c");
+    check_plugin_codes("lua-free-plugins/builtin/rate_limit.c");
     check_plugin_codes("lua-free-plugins/example/header_stamp.c");
     /* the table itself: unique codes, statuses of errors, a default message each */
     for (size_t i = 0; i != SG_ERR_NUM; ++i) {
