@@ -116,6 +116,8 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         return 0;
     }
     r->dispatch = sg_handler_dispatch;
+    if (sg_config_tenancy_enabled(r->config))
+        sg_port_token_preauth(r);
     sg_pipeline_run(r);
     return 0;
 }

@@ -408,6 +408,46 @@ static void set_token_key_id(sg_request_t *r, h2o_iovec_t token)
     r->key_id = h2o_iovec_init(id, 16);
 }
 
+/* Verifies the X-Sandgate-Token header of r (if any) against the route's sandbox id and port; the tenant goes in out. */
+static sg_port_token_result_t token_verify(sg_request_t *r, h2o_iovec_t *token, char *tenant, size_t tenant_size)
+{
+    ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC), -1);
+    if (i == -1)
+        return SG_PORT_TOKEN_INVALID;
+    *token = r->req->headers.entries[i].value;
+    return sg_port_token_verify(&r->config->port_tokens, token->base, token->len,
+                                r->route.sandbox_id != NULL ? r->route.sandbox_id : "",
+                                r->route.sandbox_id != NULL ? r->route.sandbox_id_len : 0, r->route.port, tenant, tenant_size);
+}
+
+/* Binds the tenant of a verified token: 1 when bound (tenant_def may stay NULL for a tenant kept in the store), 0 if unknown. */
+static int token_bind(sg_request_t *r, h2o_iovec_t token, const char *tenant)
+{
+    size_t len = strlen(tenant);
+    const sg_tenant_t *t = sg_config_find_tenant(r->config, tenant);
+    if (t == NULL && !(r->config->store.use_redis && sg_router_valid_id(tenant, len)))
+        return 0;
+    set_token_key_id(r, token);
+    if (t != NULL) {
+        r->tenant = h2o_iovec_init(t->id, len);
+        r->tenant_def = t;
+    } else {
+        r->tenant = h2o_strdup(&r->req->pool, tenant, len); /* maybe a tenant kept in the store: resolved later */
+    }
+    return 1;
+}
+
+void sg_port_token_preauth(sg_request_t *r)
+{
+    if (r->route.cls != SG_ROUTE_PORT || r->tenant.base != NULL ||
+        h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("open-sandbox-api-key"), -1) != -1)
+        return;
+    h2o_iovec_t token;
+    char tenant[SG_STORE_ID_MAX + 1];
+    if (token_verify(r, &token, tenant, sizeof(tenant)) == SG_PORT_TOKEN_OK)
+        token_bind(r, token, tenant);
+}
+
 /*
  * Authenticates r by the token in its X-Sandgate-Token header against the route's sandbox id and
  * port, binds the token's tenant and calls cb(r) (possibly later, once a tenant kept in the store is loaded).
@@ -416,34 +456,21 @@ static void set_token_key_id(sg_request_t *r, h2o_iovec_t token)
  */
 static int token_authenticate(sg_request_t *r, void (*cb)(sg_request_t *r))
 {
-    h2o_req_t *req = r->req;
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC), -1);
-    if (i == -1)
+    if (h2o_find_header_by_str(&r->req->headers, H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC), -1) == -1)
         return 0;
-    h2o_iovec_t token = req->headers.entries[i].value;
+    h2o_iovec_t token;
     char tenant[SG_STORE_ID_MAX + 1];
-    sg_port_token_result_t res =
-        sg_port_token_verify(&r->config->port_tokens, token.base, token.len, r->route.sandbox_id != NULL ? r->route.sandbox_id : "",
-                             r->route.sandbox_id != NULL ? r->route.sandbox_id_len : 0, r->route.port, tenant, sizeof(tenant));
+    sg_port_token_result_t res = token_verify(r, &token, tenant, sizeof(tenant));
     if (res == SG_PORT_TOKEN_UNAVAILABLE) {
         sg_request_fail(r, SG_ERR_STORE_UNAVAILABLE, "cannot verify the access token: the shared secret is not loaded yet");
         return 1;
     }
-    if (res == SG_PORT_TOKEN_OK) {
-        set_token_key_id(r, token);
-        const sg_tenant_t *t = sg_config_find_tenant(r->config, tenant);
-        size_t len = strlen(tenant);
-        if (t != NULL) {
-            r->tenant = h2o_iovec_init(t->id, len);
-            r->tenant_def = t;
+    if (res == SG_PORT_TOKEN_OK && token_bind(r, token, tenant)) {
+        if (r->tenant_def != NULL)
             cb(r);
-            return 1;
-        }
-        if (r->config->store.use_redis && sg_router_valid_id(tenant, len)) {
-            r->tenant = h2o_strdup(&req->pool, tenant, len); /* maybe a tenant kept in the store */
+        else
             sg_tenant_cache_resolve(r, cb);
-            return 1;
-        }
+        return 1;
     }
     /* one body for every failure: a caller learns nothing about which part was wrong */
     sg_request_fail(r, SG_ERR_INVALID_API_KEY, "Invalid access token.");

@@ -81,12 +81,17 @@ test('req_context in on_request: route class, operation, tenant and key id after
   assert.equal(p.headers['x-probe-sandbox'], ctx.sbx);
   assert.equal(p.headers['x-probe-port'], '8080');
   assert.equal(p.headers['x-probe-tenant'], 'team-a');
-  // a port access token authenticates after the plugin chain: later phases see its tenant and a token id
+  // a port access token is verified before the plugin chain: on_request already sees its tenant and a token id
   const tok = e.json.headers['X-Sandgate-Token'];
   const t = await h.request(`${ctx.gw.httpUrl}${h.portPath(ctx.sbx, 8080, '/echo/tok')}`, { headers: { 'X-Sandgate-Token': tok } });
   assert.equal(t.status, 200, t.text);
-  assert.equal(t.headers['x-probe-tenant'], '', 'on_request runs before the token is checked');
+  assert.equal(t.headers['x-probe-tenant'], 'team-a', 'on_request sees the token\'s tenant');
+  assert.equal(t.headers['x-probe-key'], `tok:${crypto.createHash('sha256').update(tok).digest('hex').slice(0, 12)}`);
   assert.equal(t.headers['x-probe-late-tenant'], 'team-a');
+  // a tampered token binds nothing before the chain and is refused after it, with the one 401 body
+  const bad = await h.request(`${ctx.gw.httpUrl}${h.portPath(ctx.sbx, 8080, '/echo/tok')}`, { headers: { 'X-Sandgate-Token': tok.slice(0, -2) + (tok.endsWith('AA') ? 'BB' : 'AA') } });
+  assert.equal(bad.status, 401, bad.text);
+  assert.equal(bad.json.code, 'INVALID_API_KEY');
   assert.equal(t.headers['x-probe-late-key'], `tok:${crypto.createHash('sha256').update(tok).digest('hex').slice(0, 12)}`);
   assert.equal(p.headers['x-probe-late-key'], keyId(ctx.kA));
   const s = await ctx.a.get('/v1/snapshots');

@@ -44,6 +44,7 @@ function gatewayOpts(gOverride) {
     backends: [h.backend(ctx.sim)],
     workers: 4,
     https: false,
+    port_tokens: { secrets: [{ id: 'k1', secret: 'rl-secret-0123456789abcdef0123456789abcdef' }] },
     tenants: tenants.map((t) => ({ id: `tenant-${t}`, keys: [T.keyHash(ctx.k[t])].concat(t === 'h' ? [T.keyHash(ctx.k.h2)] : []), policy: { allow_manual_cleanup: true } })),
   }, RL.rlPlugins(limitsConfig(gOverride)));
 }
@@ -158,8 +159,21 @@ test('per-operation and per-sandbox limits: 2 creates per hour, 3 port requests 
   assert.equal(RL.fieldCount(over, 'retry-after'), 1);
   const other = await E.get(h.portPath(s2.id, 8080, '/echo/y', 'proxy'));
   assert.equal(other.status, 200, `another sandbox has its own count: ${other.text}`);
+  // an access token is verified before the chain: the tenant's override applies to token traffic as to key traffic
+  const ep = await E.get(`/v1/sandboxes/${s2.id}/endpoints/8080`);
+  assert.equal(ep.status, 200, ep.text);
+  const tok = ep.json.headers['X-Sandgate-Token'];
+  assert.ok(tok, ep.text);
+  const byToken = (p) => h.request(`${ctx.gw.httpUrl}${h.portPath(s2.id, 8080, p)}`, { headers: { 'X-Sandgate-Token': tok } });
+  for (let i = 0; i < 2; i++) {
+    const r = await byToken(`/echo/t${i}`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(RL.fieldCount(r, 'ratelimit'), 1, 'the limit applies to token traffic');
+  }
+  const overTok = await byToken('/echo/t2');
+  assert.equal(overTok.status, 429, `the fourth request on s2 (one by key, two by token) is refused: ${overTok.text}`);
   const m = await h.metrics(ctx.gw);
-  assert.equal(h.metricValue(m, 'sandgate_plugin_ratelimit_refused_total', { tenant: 'tenant-e', limit: 'sandbox-port' }), 1);
+  assert.equal(h.metricValue(m, 'sandgate_plugin_ratelimit_refused_total', { tenant: 'tenant-e', limit: 'sandbox-port' }), 2);
   assert.equal(h.metricValue(m, 'sandgate_plugin_ratelimit_refused_total', { tenant: 'tenant-e', limit: 'creates' }), 1);
 }));
 
