@@ -52,6 +52,7 @@
     X(RANGE_NOT_SATISFIABLE, "GATEWAY::RANGE_NOT_SATISFIABLE", 416, "range not satisfiable")                                       \
     X(EXPECTATION_FAILED, "GATEWAY::EXPECTATION_FAILED", 417, "expectation failed")                                                \
     X(TOO_MANY_PROBES, "GATEWAY::TOO_MANY_PROBES", 429, "too many look-ups of unknown ids; retry later")                           \
+    X(QUOTA_EXCEEDED, "QUOTA_EXCEEDED", 429, "quota exceeded")                                                                     \
     X(HEADERS_TOO_LARGE, "GATEWAY::HEADERS_TOO_LARGE", 431, "request headers exceed limits.max_header_size")                       \
     X(INTERNAL_ERROR, "GATEWAY::INTERNAL_ERROR", 500, "internal error")                                                            \
     X(UPSTREAM_CONNECT_FAILED, "GATEWAY::UPSTREAM_CONNECT_FAILED", 502, "cannot connect to the upstream")                          \
