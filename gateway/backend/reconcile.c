@@ -93,7 +93,7 @@ static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *r
             sg_store_del_sandbox(rd->store, rec->id, ignore, NULL);
             rd->forgotten++;
         } else if (s != NULL && json_object_get(s->dead, rec->id) != NULL) {
-            sg_store_quota_forget(rd->store, rec->tenant, rec->id);
+            sg_store_quota_forget(rd->store, rec->tenant, SG_QUOTA_KIND_SANDBOX, rec->id);
         }
     }
     /* adopt what the backends hold for known tenants but the store forgot */
@@ -110,7 +110,7 @@ static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *r
                 continue;
             sg_store_put_sandbox(rd->store, &rec, ignore, NULL);
             if (json_object_get(s->dead, id) != NULL)
-                sg_store_quota_forget(rd->store, rec.tenant, rec.id);
+                sg_store_quota_forget(rd->store, rec.tenant, SG_QUOTA_KIND_SANDBOX, rec.id);
             rd->adopted++;
         }
     }

@@ -451,13 +451,14 @@ void sg_store_quota_release(sg_store_t *s, const char *tenant, const char *rid)
     submit(op, 1);
 }
 
-void sg_store_quota_forget(sg_store_t *s, const char *tenant, const char *sandbox_id)
+void sg_store_quota_forget(sg_store_t *s, const char *tenant, sg_quota_kind_t kind, const char *id)
 {
     if (tenant == NULL || !sg_store__valid_id(tenant))
         return;
     sg_store_op_t *op = new_op(s, SG_STORE_QUOTA_FORGET, NULL, NULL);
     strcpy(op->in.quota.tenant, tenant);
-    submit(op, take_id(op, sandbox_id));
+    op->in.quota.kind = kind;
+    submit(op, take_id(op, id));
 }
 
 sg_store_op_t *sg_store_quota_usage(sg_store_t *s, const char *tenant, sg_store_quota_cb cb, void *data)

@@ -132,8 +132,11 @@ sg_store_op_t *sg_store_put_tenant(sg_store_t *s, const char *id, const char *js
 sg_store_op_t *sg_store_quota_reserve(sg_store_t *s, const sg_quota_request_t *req, sg_store_quota_cb cb, void *data);
 /* drops a reservation that will not be committed (the backend refused the create); fire and forget */
 void sg_store_quota_release(sg_store_t *s, const char *tenant, const char *rid);
-/* stops counting a recorded sandbox whose backend reports it Failed or Terminated (its record stays) */
-void sg_store_quota_forget(sg_store_t *s, const char *tenant, const char *sandbox_id);
+/*
+ * Stops counting a sandbox or snapshot (its record, if any, stays): a sandbox its backend reports Failed or
+ * Terminated, or one just deleted (ahead of the record's delete, which needs a look-up first); fire and forget.
+ */
+void sg_store_quota_forget(sg_store_t *s, const char *tenant, sg_quota_kind_t kind, const char *id);
 /* the tenant's current usage */
 sg_store_op_t *sg_store_quota_usage(sg_store_t *s, const char *tenant, sg_store_quota_cb cb, void *data);
 

@@ -102,7 +102,7 @@ void sg_store__memq_run(sg_store_op_t *op)
         }
         break;
     case SG_STORE_QUOTA_FORGET:
-        sg_store__memq_del(q->tenant, SG_QUOTA_KIND_SANDBOX, op->id);
+        sg_store__memq_del(q->tenant, q->kind == SG_QUOTA_KIND_SNAPSHOT ? SG_QUOTA_KIND_SNAPSHOT : SG_QUOTA_KIND_SANDBOX, op->id);
         break;
     case SG_STORE_QUOTA_USAGE:
         usage_of(ledger_of(q->tenant, 0), now, 0, &op->usage);

@@ -181,7 +181,7 @@ int sg_store__redisq_send(sg_store_t *s, sg_store_op_t *op)
     if (op->req == SG_STORE_QUOTA_RELEASE)
         snprintf(member, sizeof(member), "r:%s", q->rid);
     else
-        snprintf(member, sizeof(member), "s:%s", op->id);
+        snprintf(member, sizeof(member), "%c:%s", q->kind == SG_QUOTA_KIND_SNAPSHOT ? 'n' : 's', op->id);
     int ret = 0;
     ret |= sg_redis__send_raw(s, NULL, NULL, 1, (const char *[]){"MULTI"});
     if (op->req == SG_STORE_QUOTA_USAGE) {
@@ -281,29 +281,35 @@ static int send_read(txq_t *q, sg_store_op_t *op)
     return ret;
 }
 
+/* queues ZREM and HDEL of the members collected for pruning (inside a MULTI block) */
+static int send_prune(txq_t *q, scratch_t *sc, const char *zkey, const char *hkey)
+{
+    if (sc == NULL || sc->num_prune == 0)
+        return 0;
+    const char **argv = malloc(sizeof(*argv) * (sc->num_prune + 2));
+    for (size_t i = 0; i != sc->num_prune; ++i)
+        argv[i + 2] = sc->prune[i];
+    argv[0] = "ZREM";
+    argv[1] = zkey;
+    int ret = sg_redis__send_raw(q->store, NULL, NULL, (int)sc->num_prune + 2, argv);
+    argv[0] = "HDEL";
+    argv[1] = hkey;
+    ret |= sg_redis__send_raw(q->store, NULL, NULL, (int)sc->num_prune + 2, argv);
+    free(argv);
+    return ret;
+}
+
 /* step 1: prune, add the reservation, EXEC (only EXEC's reply comes back) */
 static int send_write(txq_t *q, sg_store_op_t *op)
 {
     const sg_quota_request_t *rq = &op->in.quota;
-    scratch_t *sc = (scratch_t *)op->ids;
     char zkey[KEY_MAX], hkey[KEY_MAX], member[MEMBER_MAX + 1], score[32], amounts[64];
     ledger_keys(zkey, hkey, rq->tenant);
     snprintf(member, sizeof(member), "r:%s", rq->rid);
     snprintf(score, sizeof(score), "%" PRId64, rq->lease_until_ms);
     sg_quota_format_amounts(amounts, sizeof(amounts), rq->kind, rq->cpu_millis, rq->memory_mb);
     int ret = sg_redis__send_raw(q->store, NULL, NULL, 1, (const char *[]){"MULTI"});
-    if (sc != NULL && sc->num_prune != 0) {
-        const char **argv = malloc(sizeof(*argv) * (sc->num_prune + 2));
-        argv[1] = zkey;
-        for (size_t i = 0; i != sc->num_prune; ++i)
-            argv[i + 2] = sc->prune[i];
-        argv[0] = "ZREM";
-        ret |= sg_redis__send_raw(q->store, NULL, NULL, (int)sc->num_prune + 2, argv);
-        argv[0] = "HDEL";
-        argv[1] = hkey;
-        ret |= sg_redis__send_raw(q->store, NULL, NULL, (int)sc->num_prune + 2, argv);
-        free(argv);
-    }
+    ret |= send_prune(q, (scratch_t *)op->ids, zkey, hkey);
     ret |= sg_redis__send_raw(q->store, NULL, NULL, 4, (const char *[]){"ZADD", zkey, score, member});
     ret |= sg_redis__send_raw(q->store, NULL, NULL, 4, (const char *[]){"HSET", hkey, member, amounts});
     ret |= send_txn(q, op, 1, (const char *[]){"EXEC"});
@@ -311,6 +317,19 @@ static int send_write(txq_t *q, sg_store_op_t *op)
     if (ret == 0)
         step_sent(q, op, 1);
     return ret;
+}
+
+/* a refusal still prunes what expired (fire and forget; a conflict just leaves it to the next transaction) */
+static void send_refusal_prune(txq_t *q, sg_store_op_t *op)
+{
+    scratch_t *sc = (scratch_t *)op->ids;
+    char zkey[KEY_MAX], hkey[KEY_MAX];
+    if (sc == NULL || sc->num_prune == 0 || !sg_redis__usable(q->store))
+        return;
+    ledger_keys(zkey, hkey, op->in.quota.tenant);
+    sg_redis__send_raw(q->store, NULL, NULL, 1, (const char *[]){"MULTI"});
+    send_prune(q, sc, zkey, hkey);
+    sg_redis__send_raw(q->store, NULL, NULL, 1, (const char *[]){"EXEC"});
 }
 
 /* the transaction of q->busy is over (decided, failed or abandoned): the connection serves the next */
@@ -354,6 +373,7 @@ static void read_done(txq_t *q, sg_store_op_t *op)
     int pending_only;
     op->verdict = sg_quota_check(&rq->limits, &op->usage, rq->kind, rq->cpu_millis, rq->memory_mb, &pending_only);
     if (op->verdict != SG_QUOTA_OK) {
+        send_refusal_prune(q, op);
         sg_store__finish(op, NULL);
         txn_end(q);
         return;

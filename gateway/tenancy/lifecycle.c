@@ -402,6 +402,7 @@ static void on_delete_status(sg_request_t *r, void *data, int status)
 {
     lc_t *lc = data;
     if ((status >= 200 && status < 300) || status == 404) {
+        sg_quota_forget_deleted(r, SG_QUOTA_KIND_SANDBOX, lc->id);
         sg_ownership_forget_sandbox(r, lc->id);
         sg_port_forget(lc->id);
         if (status != 404)
@@ -598,7 +599,10 @@ static void on_snapshot_delete_status(sg_request_t *r, void *data, int status)
 {
     lc_t *lc = data;
     if ((status >= 200 && status < 300) || status == 404)
+    {
+        sg_quota_forget_deleted(r, SG_QUOTA_KIND_SNAPSHOT, lc->id);
         sg_ownership_forget_snapshot(r, lc->id);
+    }
 }
 
 static void on_snapshot_fetched(void *data, const char *err, int status, h2o_iovec_t body)

@@ -61,12 +61,17 @@ void sg_quota_refusals_foreach(void (*cb)(void *data, const char *tenant, const 
 
 /* ---- reservations ---- */
 
-/* how long a reservation holds: the configured lease, or a little more than a create may take */
+/*
+ * How long a reservation holds: the configured lease, or by default long enough that a create whose gateway died
+ * has either failed or been adopted by a reconciliation round before its reservation stops counting (the longest
+ * create, then one reconciliation interval, then a margin).
+ */
 static int64_t lease_ms(const sg_config_t *conf)
 {
     if (conf->lifecycle.quota_lease_ms != 0)
         return (int64_t)conf->lifecycle.quota_lease_ms;
-    return (int64_t)(conf->limits.upstream_connect_timeout_ms + conf->limits.upstream_io_timeout_ms + 5000);
+    return (int64_t)(conf->limits.upstream_connect_timeout_ms + conf->limits.upstream_io_timeout_ms +
+                     conf->lifecycle.reconcile_interval_ms + 5000);
 }
 
 /* "1.5" for 1500 millicores, "2" for 2000 */
@@ -203,6 +208,16 @@ void sg_quota_release(sg_quota_ticket_t *t)
         return;
     t->held = 0;
     sg_store_quota_release(t->r->thread->store, t->req.tenant, t->req.rid);
+}
+
+void sg_quota_forget_deleted(sg_request_t *r, sg_quota_kind_t kind, const char *id)
+{
+    char tenant[SG_STORE_ID_MAX + 1];
+    if (r->tenant.len > SG_STORE_ID_MAX)
+        return;
+    memcpy(tenant, r->tenant.base, r->tenant.len);
+    tenant[r->tenant.len] = '\0';
+    sg_store_quota_forget(r->thread->store, tenant, kind, id);
 }
 
 /* ---- usage ---- */

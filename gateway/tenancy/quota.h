@@ -40,6 +40,13 @@ void sg_quota_committed(sg_quota_ticket_t *t);
 /* the backend refused: give the reservation back now */
 void sg_quota_release(sg_quota_ticket_t *t);
 
+/*
+ * r deleted a sandbox or snapshot of its tenant: stop counting it now, in one store write sent before the answer
+ * (the record's delete, which changes the ledger too, needs a look-up first: a create right behind the delete
+ * could otherwise still see it)
+ */
+void sg_quota_forget_deleted(sg_request_t *r, sg_quota_kind_t kind, const char *id);
+
 /* ---- usage and refusals, for the admin API and /metrics ---- */
 
 typedef enum en_sg_quota_reason_t {
