@@ -515,6 +515,8 @@ static void test_random(sg_store_t *s)
 #undef NM
 }
 
+#include "test_store_quota.c.h"
+
 static void run_common(sg_store_t *s)
 {
     test_sandboxes(s);
@@ -526,6 +528,9 @@ static void run_common(sg_store_t *s)
     test_chain(s);
     test_two_loops(s);
     test_random(s);
+    test_quota_arithmetic();
+    test_quota_store(s);
+    test_quota_race(s);
 }
 
 static void test_hashmap(void)
