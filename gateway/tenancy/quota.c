@@ -179,6 +179,16 @@ void sg_quota_reserve(sg_request_t *r, sg_quota_ticket_t **ticket, sg_quota_kind
         cb(r, data);
         return;
     }
+    /* a sandbox without limits would take the backend's default, which the ledger cannot know */
+    if (kind == SG_QUOTA_KIND_SANDBOX && ((p->max_total_cpu_millis != 0 && cpu_millis == 0) ||
+                                          (p->max_total_memory_mb != 0 && memory_mb == 0))) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "tenant %s has a total %s quota: resourceLimits.%s is required", t->req.tenant,
+                 cpu_millis == 0 && p->max_total_cpu_millis != 0 ? "cpu" : "memory",
+                 cpu_millis == 0 && p->max_total_cpu_millis != 0 ? "cpu" : "memory");
+        sg_request_fail(r, SG_ERR_INVALID_REQUEST, msg);
+        return;
+    }
     unsigned char raw[SG_QUOTA_RID_MAX / 2];
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
         uint64_t a = sg_thread_random(r->thread), b = sg_thread_random(r->thread);

@@ -118,6 +118,9 @@ for (const kind of ['memory', 'redis']) {
     env.gateways.push(gw);
     const c = T.client(gw.httpUrl, key);
     const one = body({ resourceLimits: { cpu: '1', memory: '1Gi' } });
+    const nolimit = await c.post('/v1/sandboxes', body({ resourceLimits: { memory: '1Gi' } }));
+    assert.equal(nolimit.status, 400, `a create without resourceLimits.cpu under a total cpu quota: ${nolimit.status} ${nolimit.text}`);
+    assert.match(nolimit.json.message, /resourceLimits.cpu is required/);
     const a = await c.post('/v1/sandboxes', one);
     assert.equal(a.status, 202, a.text);
     const mem = await c.post('/v1/sandboxes', body({ resourceLimits: { cpu: '500m', memory: '2560Mi' } }));
