@@ -188,7 +188,8 @@ SANDGATE_ADMIN_URL=$admin_url
 SANDGATE_ADMIN_KEY=$admin_key
 
 Tenants: team-a (key SANDGATE_API_KEY: any image, timeout up to 2h or none)
-         team-b (key SANDGATE_API_KEY_B: any image, timeout required, up to 2h, <= 2 CPUs / 4Gi)
+         team-b (key SANDGATE_API_KEY_B: any image, timeout required, up to 2h, <= 2 CPUs / 4Gi;
+                 quota: 3 live sandboxes, 4 CPUs in total)
 Backends: sim-a on 127.0.0.1:$port_a, sim-b on 127.0.0.1:$port_b (simulated OpenSandbox servers)
 INFO
 
@@ -217,6 +218,12 @@ Try, in another shell:
        -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"500m","memory":"512Mi"},"volumes":[{"name":"root","host":{"path":"/"},"mountPath":"/host"}]}'; echo
   # team-b cannot see it: 404, exactly as for a sandbox that does not exist
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes/$ID"; echo
+  # quota: team-b may hold 3 live sandboxes (4 CPUs in total): the 4th create is refused with
+  # 429 QUOTA_EXCEEDED "... live sandboxes: 3 of 3" (no Retry-After: waiting does not help)
+  for i in 1 2 3 4; do curl -s -i --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" \
+       -H 'Content-Type: application/json' "$SANDGATE_URL/v1/sandboxes" \
+       -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"1","memory":"512Mi"}}' \
+       | grep -E '^HTTP|"code"|^retry-after' | sed 's/"metadata".*//'; done
   # the endpoint of execd (port 44772) is the gateway's own address
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes/$ID/endpoints/44772"; echo
   # run a command through the port route; execd streams its output (SSE)
