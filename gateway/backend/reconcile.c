@@ -28,7 +28,7 @@ typedef struct st_scan_t {
     round_t *round;
     sg_backend_conf_t *be;
     int page;
-    int ok;      /* the whole list was read */
+    int ok;       /* the whole list was read */
     json_t *ids;  /* object used as a set of sandbox ids seen on this backend */
     json_t *dead; /* the ids among them the backend reports Failed or Terminated */
     int64_t live;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SG_QUOTA_RID_MAX 32        /* reservation ids: hex */
+#define SG_QUOTA_RID_MAX 32          /* reservation ids: hex */
 #define SG_QUOTA_NO_EXPIRY INT64_MAX /* score of a member that never expires (Redis: +inf) */
 
 typedef enum en_sg_quota_kind_t { SG_QUOTA_KIND_SANDBOX = 's', SG_QUOTA_KIND_SNAPSHOT = 'n' } sg_quota_kind_t;

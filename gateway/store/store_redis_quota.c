@@ -35,9 +35,9 @@
 #define MAX_PRUNE 256    /* expired members removed by one transaction */
 
 typedef struct st_txq_t {
-    h2o_linklist_t queue;      /* reservations waiting for the connection (each holds a reference) */
-    sg_store_op_t *busy;       /* the one transaction in flight (still in its reference), or NULL */
-    h2o_timeout_entry_t retry; /* delay before the next attempt of busy */
+    h2o_linklist_t queue;        /* reservations waiting for the connection (each holds a reference) */
+    sg_store_op_t *busy;         /* the one transaction in flight (still in its reference), or NULL */
+    h2o_timeout_entry_t retry;   /* delay before the next attempt of busy */
     h2o_timeout_entry_t timeout; /* replies of the current step overdue: the connection is stalled */
     sg_store_t *store;
 } txq_t;

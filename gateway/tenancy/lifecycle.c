@@ -598,8 +598,7 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
 static void on_snapshot_delete_status(sg_request_t *r, void *data, int status)
 {
     lc_t *lc = data;
-    if ((status >= 200 && status < 300) || status == 404)
-    {
+    if ((status >= 200 && status < 300) || status == 404) {
         sg_quota_forget_deleted(r, SG_QUOTA_KIND_SNAPSHOT, lc->id);
         sg_ownership_forget_snapshot(r, lc->id);
     }

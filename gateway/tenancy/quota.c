@@ -48,8 +48,7 @@ const char *sg_quota_reason_name(sg_quota_reason_t reason)
     return reason < SG_QUOTA_NUM_REASONS ? names[reason] : "unknown";
 }
 
-void sg_quota_refusals_foreach(void (*cb)(void *data, const char *tenant, const uint64_t counts[SG_QUOTA_NUM_REASONS]),
-                               void *data)
+void sg_quota_refusals_foreach(void (*cb)(void *data, const char *tenant, const uint64_t counts[SG_QUOTA_NUM_REASONS]), void *data)
 {
     pthread_mutex_lock(&refusals_mutex);
     size_t iter = 0;
@@ -100,8 +99,9 @@ static void refuse(sg_quota_ticket_t *t, sg_quota_verdict_t verdict, const sg_qu
         break;
     case SG_QUOTA_OVER_MEMORY:
         reason = SG_QUOTA_REASON_MEMORY;
-        snprintf(msg, sizeof(msg), "quota of tenant %s exceeded: total memory: %" PRIu64 "Mi of %" PRIu64 "Mi in use, %" PRIu64
-                 "Mi requested", t->req.tenant, u->memory_mb + u->pending_memory_mb, l->max_memory_mb, t->req.memory_mb);
+        snprintf(msg, sizeof(msg),
+                 "quota of tenant %s exceeded: total memory: %" PRIu64 "Mi of %" PRIu64 "Mi in use, %" PRIu64 "Mi requested",
+                 t->req.tenant, u->memory_mb + u->pending_memory_mb, l->max_memory_mb, t->req.memory_mb);
         break;
     case SG_QUOTA_OVER_SNAPSHOTS:
         reason = SG_QUOTA_REASON_SNAPSHOTS;
@@ -160,8 +160,8 @@ static void ticket_dispose(void *p)
         sg_quota_release(t);
 }
 
-void sg_quota_reserve(sg_request_t *r, sg_quota_ticket_t **ticket, sg_quota_kind_t kind, uint64_t cpu_millis,
-                      uint64_t memory_mb, void (*cb)(sg_request_t *r, void *data), void *data)
+void sg_quota_reserve(sg_request_t *r, sg_quota_ticket_t **ticket, sg_quota_kind_t kind, uint64_t cpu_millis, uint64_t memory_mb,
+                      void (*cb)(sg_request_t *r, void *data), void *data)
 {
     const sg_tenant_policy_t *p = &r->tenant_def->policy;
     sg_quota_ticket_t *t = h2o_mem_alloc_pool(&r->req->pool, sizeof(*t));
@@ -180,8 +180,8 @@ void sg_quota_reserve(sg_request_t *r, sg_quota_ticket_t **ticket, sg_quota_kind
         return;
     }
     /* a sandbox without limits would take the backend's default, which the ledger cannot know */
-    if (kind == SG_QUOTA_KIND_SANDBOX && ((p->max_total_cpu_millis != 0 && cpu_millis == 0) ||
-                                          (p->max_total_memory_mb != 0 && memory_mb == 0))) {
+    if (kind == SG_QUOTA_KIND_SANDBOX &&
+        ((p->max_total_cpu_millis != 0 && cpu_millis == 0) || (p->max_total_memory_mb != 0 && memory_mb == 0))) {
         char msg[256];
         snprintf(msg, sizeof(msg), "tenant %s has a total %s quota: resourceLimits.%s is required", t->req.tenant,
                  cpu_millis == 0 && p->max_total_cpu_millis != 0 ? "cpu" : "memory",

@@ -31,8 +31,8 @@ typedef struct st_sg_quota_ticket_t {
  * false) and cb is not called. *ticket is set first (cb may run inside this call): its rid (req.rid, "" when none) is
  * what the record write commits.
  */
-void sg_quota_reserve(sg_request_t *r, sg_quota_ticket_t **ticket, sg_quota_kind_t kind, uint64_t cpu_millis,
-                      uint64_t memory_mb, void (*cb)(sg_request_t *r, void *data), void *data);
+void sg_quota_reserve(sg_request_t *r, sg_quota_ticket_t **ticket, sg_quota_kind_t kind, uint64_t cpu_millis, uint64_t memory_mb,
+                      void (*cb)(sg_request_t *r, void *data), void *data);
 /* the reservation is about to reach a backend: from now on a dying request does not release it */
 void sg_quota_sent(sg_quota_ticket_t *t);
 /* the record write carrying t's rid was sent: the store commits (or, if it fails, the lease reclaims) it */
@@ -61,8 +61,7 @@ typedef enum en_sg_quota_reason_t {
 /* "live", "cpu", "memory", "snapshots", "store_unavailable" (a metric label value) */
 const char *sg_quota_reason_name(sg_quota_reason_t reason);
 /* calls cb for every tenant with a refusal since start (process-wide counts, any thread) */
-void sg_quota_refusals_foreach(void (*cb)(void *data, const char *tenant, const uint64_t counts[SG_QUOTA_NUM_REASONS]),
-                               void *data);
+void sg_quota_refusals_foreach(void (*cb)(void *data, const char *tenant, const uint64_t counts[SG_QUOTA_NUM_REASONS]), void *data);
 
 /* the tenant's usage from the ledger (live sandboxes, cpu, memory, snapshots; pending reservations apart) */
 sg_store_op_t *sg_quota_tenant_usage(sg_store_t *store, const char *tenant, sg_store_quota_cb cb, void *data);

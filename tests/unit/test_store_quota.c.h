@@ -82,8 +82,7 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static sg_quota_request_t quota_req(const char *tenant, const char *rid, sg_quota_kind_t kind, uint64_t max_live,
-                                    int64_t lease_ms)
+static sg_quota_request_t quota_req(const char *tenant, const char *rid, sg_quota_kind_t kind, uint64_t max_live, int64_t lease_ms)
 {
     sg_quota_request_t q = {.kind = kind, .cpu_millis = 500, .memory_mb = 256, .lease_until_ms = wall_ms() + lease_ms};
     q.limits.max_live = max_live;
