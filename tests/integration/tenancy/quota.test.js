@@ -73,7 +73,7 @@ async function race(clients, sims, tenant, rounds) {
   }
 }
 
-test('memory store: 50 concurrent creates for a quota of 10 make exactly 10, 40 get 429 QUOTA_EXCEEDED (10 rounds)', { timeout: 120000 }, run(async () => {
+test('memory store: 50 concurrent creates for a quota of 10 make exactly 10, 40 get 429 QUOTA_EXCEEDED (20 rounds)', { timeout: 120000 }, run(async () => {
   const sims = [await env.sim({ name: 'qm-a' }), await env.sim({ name: 'qm-b' })];
   const key = T.newKey('race');
   const gw = await T.startGateway({
@@ -82,7 +82,7 @@ test('memory store: 50 concurrent creates for a quota of 10 make exactly 10, 40 
     lifecycle: { reconcile_interval: '1h' },
   });
   env.gateways.push(gw);
-  await race([T.client(gw.httpUrl, key)], sims, 'racer', 10);
+  await race([T.client(gw.httpUrl, key)], sims, 'racer', 20);
 }));
 
 test('redis: two gateways race 50 creates for a quota of 10: exactly 10 live, 40 refused, 20 rounds', { timeout: 240000 }, run(async () => {
