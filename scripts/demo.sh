@@ -188,7 +188,8 @@ SANDGATE_ADMIN_URL=$admin_url
 SANDGATE_ADMIN_KEY=$admin_key
 
 Tenants: team-a (key SANDGATE_API_KEY: any image, timeout up to 2h or none)
-         team-b (key SANDGATE_API_KEY_B: any image, timeout required, up to 2h, <= 2 CPUs / 4Gi)
+         team-b (key SANDGATE_API_KEY_B: any image, timeout required, up to 2h, <= 2 CPUs / 4Gi;
+                 quota: 3 live sandboxes, 4 CPUs in total)
 Rate limit: team-b lifecycle requests, 5 per second with a burst of 10 (rate-limit plugin, local mode)
 Backends: sim-a on 127.0.0.1:$port_a, sim-b on 127.0.0.1:$port_b (simulated OpenSandbox servers)
 INFO
@@ -218,6 +219,13 @@ Try, in another shell:
        -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"500m","memory":"512Mi"},"volumes":[{"name":"root","host":{"path":"/"},"mountPath":"/host"}]}'; echo
   # team-b cannot see it: 404, exactly as for a sandbox that does not exist
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes/$ID"; echo
+  # quota: team-b may hold 3 live sandboxes (4 CPUs in total): the 4th create is refused with
+  # 429 QUOTA_EXCEEDED "... live sandboxes: 3 of 3" (no Retry-After: waiting does not help)
+  for i in 1 2 3 4; do curl -s -i --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" \
+       -H 'Content-Type: application/json' "$SANDGATE_URL/v1/sandboxes" \
+       -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"1","memory":"512Mi"}}' \
+       | grep -E '^HTTP|"code"|^retry-after' | sed 's/"metadata".*//'; done
+  # (wait 2 s after the creates above: the rate-limit window below starts full)
   # rate limit: team-b may send 5 lifecycle requests per second with a burst of 10; 12 in a row:
   # the last ones get 429 GATEWAY::RATE_LIMITED, with one Retry-After and the RateLimit fields
   for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' --cacert "$SANDGATE_CA" \

@@ -3,7 +3,9 @@
  * thread's loop): sandboxes that expired or were deleted behind the gateway's
  * back are forgotten, tagged sandboxes the store does not know are adopted
  * (this is how the mapping is rebuilt after a store loss), and each backend's
- * live sandbox count used for placement is refreshed.
+ * live sandbox count used for placement is refreshed. Forgetting a record drops
+ * its quota ledger entry (same store write); a sandbox the backend reports Failed
+ * or Terminated keeps its record but stops counting against its tenant's quota.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +28,9 @@ typedef struct st_scan_t {
     round_t *round;
     sg_backend_conf_t *be;
     int page;
-    int ok;      /* the whole list was read */
-    json_t *ids; /* object used as a set of sandbox ids seen on this backend */
+    int ok;       /* the whole list was read */
+    json_t *ids;  /* object used as a set of sandbox ids seen on this backend */
+    json_t *dead; /* the ids among them the backend reports Failed or Terminated */
     int64_t live;
 } scan_t;
 
@@ -51,8 +54,10 @@ static void end_round(round_t *rd)
 {
     if (rd->adopted != 0 || rd->forgotten != 0)
         sg_log(SG_LOG_INFO, "reconciliation: %zu sandbox(es) adopted, %zu forgotten", rd->adopted, rd->forgotten);
-    for (size_t i = 0; i != rd->config->num_backends; ++i)
+    for (size_t i = 0; i != rd->config->num_backends; ++i) {
         json_decref(rd->scans[i].ids);
+        json_decref(rd->scans[i].dead);
+    }
     free(rd->scans);
     *rd->running = 0;
     sg_config_release(rd->config);
@@ -87,6 +92,8 @@ static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *r
         if (expired || vanished) {
             sg_store_del_sandbox(rd->store, rec->id, ignore, NULL);
             rd->forgotten++;
+        } else if (s != NULL && json_object_get(s->dead, rec->id) != NULL) {
+            sg_store_quota_forget(rd->store, rec->tenant, SG_QUOTA_KIND_SANDBOX, rec->id);
         }
     }
     /* adopt what the backends hold for known tenants but the store forgot */
@@ -102,6 +109,8 @@ static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *r
             if (sg_sandbox_rec_from_json(rd->config->lifecycle.tenant_tag, s->be->name, item, &rec) != 0 || rec.tenant[0] == '\0')
                 continue;
             sg_store_put_sandbox(rd->store, &rec, ignore, NULL);
+            if (json_object_get(s->dead, id) != NULL)
+                sg_store_quota_forget(rd->store, rec.tenant, SG_QUOTA_KIND_SANDBOX, rec.id);
             rd->adopted++;
         }
     }
@@ -143,6 +152,8 @@ static void on_page(void *data, const char *err, int status, h2o_iovec_t body)
         const char *state = json_string_value(json_object_get(json_object_get(item, "status"), "state"));
         if (state == NULL || (strcmp(state, "Terminated") != 0 && strcmp(state, "Failed") != 0))
             s->live++;
+        else
+            json_object_set_new(s->dead, json_string_value(id), json_true());
     }
     json_t *more = json_object_get(json_object_get(obj, "pagination"), "hasNextPage");
     int next = json_is_true(more) && s->page < MAX_PAGES;
@@ -175,7 +186,7 @@ void sg_reconcile_start(sg_loop_t *loop, sg_store_t *store, sg_config_t *conf, i
     *running = 1;
     rd->scans = calloc(conf->num_backends + 1, sizeof(*rd->scans));
     for (size_t i = 0; i != conf->num_backends; ++i) {
-        rd->scans[i] = (scan_t){rd, conf->backends + i, 1, 1, json_object(), 0};
+        rd->scans[i] = (scan_t){rd, conf->backends + i, 1, 1, json_object(), json_object(), 0};
         if (sg_backend_is_up(conf->backends[i].rt))
             rd->pending++;
         else

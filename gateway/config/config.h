@@ -124,6 +124,7 @@ typedef struct st_sg_config_t {
         uint64_t max_body;        /* lifecycle JSON bodies the gateway parses */
         uint64_t max_probes;      /* concurrent backend probes for unknown (or foreign) ids, per tenant */
         uint64_t negative_ttl_ms; /* how long a "not found" answer is remembered per tenant and id */
+        uint64_t quota_lease_ms;  /* how long a quota reservation of a create in flight holds (0: from the upstream timeouts) */
     } lifecycle;
     sg_port_token_conf_t port_tokens; /* `port_tokens.secrets` (port_token.h) */
     int refcnt;                       /* atomic */

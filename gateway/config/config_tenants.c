@@ -267,6 +267,7 @@ void sg_config_parse_lifecycle(sg_yaml_t *y, yaml_node_t *root, sg_config_t *con
         sg_yaml_size(y, node, "max_json_body", &conf->lifecycle.max_body);
         sg_yaml_uint(y, node, "max_probes_per_tenant", &conf->lifecycle.max_probes, 1, 1024);
         sg_yaml_duration_ms(y, node, "negative_cache_ttl", &conf->lifecycle.negative_ttl_ms);
+        sg_yaml_duration_ms(y, node, "quota_lease", &conf->lifecycle.quota_lease_ms);
         sg_yaml_check_unknown(y, node, "lifecycle");
         if (strncmp(tag, "opensandbox.io/", 15) == 0 || tag[0] == '\0')
             sg_yaml_error(y, sg_yaml_get(y, node, "tenant_metadata_key"),

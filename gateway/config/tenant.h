@@ -32,6 +32,12 @@ typedef struct st_sg_tenant_policy_t {
     int allow_manual_cleanup; /* timeout null/absent (no expiry) allowed */
     uint64_t max_cpu_millis;  /* per sandbox, 0: no cap */
     uint64_t max_memory_mb;   /* per sandbox, 0: no cap */
+    /* quotas over every live sandbox / snapshot of the tenant (tenancy/quota.c), 0: no cap */
+    uint64_t max_sandboxes;
+    uint64_t max_total_cpu_millis;
+    uint64_t max_total_memory_mb;
+    uint64_t max_snapshots;
+    int quota_fail_open; /* the quota ledger unreachable: create anyway (1) or 503 (0) */
 } sg_tenant_policy_t;
 
 /* the types of the `policy:` keys (tenant_policy.c) */
@@ -40,7 +46,8 @@ typedef enum en_sg_policy_type_t {
     SG_POLICY_DURATION_S, /* seconds, or a duration string ("2h"): uint64_t seconds */
     SG_POLICY_BOOL,       /* int */
     SG_POLICY_CPU_MILLIS, /* CPU quantity ("500m", "2"): uint64_t millicores */
-    SG_POLICY_MEMORY_MB   /* memory quantity ("512Mi"): uint64_t MiB */
+    SG_POLICY_MEMORY_MB,  /* memory quantity ("512Mi"): uint64_t MiB */
+    SG_POLICY_COUNT       /* non-negative integer: uint64_t */
 } sg_policy_type_t;
 
 /* one `policy:` key: the table both front-ends (YAML, JSON) read */

@@ -20,6 +20,11 @@ static const sg_policy_field_t table[] = {
     {"allow_manual_cleanup", SG_POLICY_BOOL, FIELD(allow_manual_cleanup), 0, 1, 0, "true or false"},
     {"max_cpu", SG_POLICY_CPU_MILLIS, FIELD(max_cpu_millis), 0, 0, 0, "a quantity like \"500m\" or \"2\""},
     {"max_memory", SG_POLICY_MEMORY_MB, FIELD(max_memory_mb), 0, 0, 0, "a quantity like \"512Mi\" or \"4Gi\""},
+    {"max_sandboxes", SG_POLICY_COUNT, FIELD(max_sandboxes), 0, 1000000000, 0, "a non-negative integer"},
+    {"max_total_cpu", SG_POLICY_CPU_MILLIS, FIELD(max_total_cpu_millis), 0, 0, 0, "a quantity like \"500m\" or \"2\""},
+    {"max_total_memory", SG_POLICY_MEMORY_MB, FIELD(max_total_memory_mb), 0, 0, 0, "a quantity like \"512Mi\" or \"4Gi\""},
+    {"max_snapshots", SG_POLICY_COUNT, FIELD(max_snapshots), 0, 1000000000, 0, "a non-negative integer"},
+    {"quota_fail_open", SG_POLICY_BOOL, FIELD(quota_fail_open), 0, 1, 0, "true or false"},
 };
 
 const sg_policy_field_t *sg_tenant_policy_fields(size_t *n)
@@ -101,6 +106,16 @@ int sg_tenant_policy_set(sg_tenant_policy_t *p, const char *name, json_t *v, int
         break;
     case SG_POLICY_MEMORY_MB:
         rc = s != NULL ? sg_parse_memory_mb(s, &n) : -1;
+        break;
+    case SG_POLICY_COUNT:
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+            n = (uint64_t)json_integer_value(v);
+            rc = 0;
+        } else if (untyped && s != NULL && s[0] >= '0' && s[0] <= '9' && strlen(s) <= 10) {
+            char *end;
+            n = strtoull(s, &end, 10);
+            rc = *end == '\0' ? 0 : -1;
+        }
         break;
     }
     if (rc == 0 && f->max != 0 && n > f->max)

@@ -232,6 +232,13 @@ static char *printable(const char *s)
 
 void sg_request_error(sg_request_t *r, int status, const char *code, const char *message)
 {
+    /* a default only: a caller that knows better set its own; a plugin's replaces it (pipeline.c) */
+    int retry = (status == 503 || status == 429) && h2o_find_header(&r->req->res.headers, H2O_TOKEN_RETRY_AFTER, -1) == -1;
+    sg_request_error_retry(r, status, code, message, retry ? "1" : NULL);
+}
+
+void sg_request_error_retry(sg_request_t *r, int status, const char *code, const char *message, const char *retry_after)
+{
     r->error_code = code;
     if (status == 403 || status == 429) /* refused by policy: admission, quota, rate limit, plugins */
         sg_metrics_refusal(r->tenant.base, r->tenant.base != NULL ? r->tenant.len : 0, code);
@@ -246,9 +253,10 @@ void sg_request_error(sg_request_t *r, int status, const char *code, const char 
         static const char fallback[] = "{\"code\":\"GATEWAY::INTERNAL_ERROR\",\"message\":\"cannot encode error\"}";
         sg_request_json(r, 500, fallback, sizeof(fallback) - 1);
     } else {
-        /* a default only: a caller that knows better set its own; a plugin's replaces it (pipeline.c) */
-        if ((status == 503 || status == 429) && h2o_find_header(&r->req->res.headers, H2O_TOKEN_RETRY_AFTER, -1) == -1)
-            h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+        if (retry_after != NULL) {
+            h2o_iovec_t v = h2o_strdup(&r->req->pool, retry_after, SIZE_MAX);
+            h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v.base, v.len);
+        }
         sg_request_json(r, status, text, strlen(text));
     }
     free(text);

@@ -70,6 +70,8 @@ sg_request_t *sg_request_of(h2o_req_t *req);
 void sg_request_error(sg_request_t *r, int status, const char *code, const char *message);
 /* Sends the gateway error e (errors.h) with its status; message NULL: the table's default message. */
 void sg_request_fail(sg_request_t *r, sg_error_t e, const char *message);
+/* sg_request_error with this Retry-After (NULL: none, even on a 429 or 503, where sg_request_error sends "1") */
+void sg_request_error_retry(sg_request_t *r, int status, const char *code, const char *message, const char *retry_after);
 /* Sends the gateway's JSON error for an upstream error answer that was not JSON, with the upstream's status. */
 void sg_request_backend_error(sg_request_t *r, int status);
 /* The client's numeric address in pool memory, or {NULL, 0} if unknown. */

@@ -88,6 +88,10 @@ sg_store_t *sg_store_open(sg_loop_t *loop)
 
 void sg_store_close(sg_store_t *s)
 {
+    if (s->txn != NULL) {
+        sg_store_close(s->txn);
+        s->txn = NULL;
+    }
     s->closing = 1;
     backend->close(s);
     /* what is left waits for a deferred completion (callbacks may add more: they end here too) */
@@ -202,6 +206,12 @@ void sg_store__finish(sg_store_op_t *op, const char *err)
     case SG_STORE_COUNTERS:
         ((sg_store_counters_cb)op->cb)(op->data, err, op->counters, op->num_counters);
         break;
+    case SG_STORE_QUOTA_RESERVE:
+    case SG_STORE_QUOTA_USAGE:
+        ((sg_store_quota_cb)op->cb)(op->data, err, ok ? op->verdict : SG_QUOTA_OK, ok ? &op->usage : NULL);
+        break;
+    case SG_STORE_QUOTA_RELEASE:
+    case SG_STORE_QUOTA_FORGET:
     case SG_STORE_PUT_SANDBOX:
     case SG_STORE_DEL_SANDBOX:
     case SG_STORE_PUT_SNAPSHOT:
@@ -468,6 +478,8 @@ const char *sg_store__req_name(sg_store_req_t req)
         [SG_STORE_GET_KEY] = "get_key",           [SG_STORE_PUT_KEY] = "put_key",
         [SG_STORE_DEL_KEY] = "del_key",           [SG_STORE_GET_TENANT] = "get_tenant",
         [SG_STORE_PUT_TENANT] = "put_tenant",     [SG_STORE_COUNTERS] = "counters",
+        [SG_STORE_QUOTA_RESERVE] = "quota_reserve", [SG_STORE_QUOTA_RELEASE] = "quota_release",
+        [SG_STORE_QUOTA_FORGET] = "quota_forget",   [SG_STORE_QUOTA_USAGE] = "quota_usage",
     };
     return (size_t)req < sizeof(names) / sizeof(names[0]) && names[req] != NULL ? names[req] : "other";
 }
@@ -475,4 +487,51 @@ const char *sg_store__req_name(sg_store_req_t req)
 int sg_store_is_shared(void)
 {
     return backend == &sg_store_redis_backend;
+}
+
+/* ---- quota ledger ---- */
+
+sg_store_op_t *sg_store_quota_reserve(sg_store_t *s, const sg_quota_request_t *req, sg_store_quota_cb cb, void *data)
+{
+    if (backend->own_txn_connection && !s->closing) {
+        if (s->txn == NULL)
+            s->txn = sg_store_open(s->loop);
+        s = s->txn;
+    }
+    sg_store_op_t *op = new_op(s, SG_STORE_QUOTA_RESERVE, CB(cb), data);
+    int valid = memchr(req->tenant, '\0', sizeof(req->tenant)) != NULL && sg_store__valid_id(req->tenant) &&
+                memchr(req->rid, '\0', sizeof(req->rid)) != NULL && sg_store__valid_id(req->rid) &&
+                (req->kind == SG_QUOTA_KIND_SANDBOX || req->kind == SG_QUOTA_KIND_SNAPSHOT);
+    if (valid)
+        op->in.quota = *req;
+    return submit(op, valid);
+}
+
+void sg_store_quota_release(sg_store_t *s, const char *tenant, const char *rid)
+{
+    if (tenant == NULL || rid == NULL || !sg_store__valid_id(tenant) || strlen(rid) > SG_QUOTA_RID_MAX || !sg_store__valid_id(rid))
+        return;
+    sg_store_op_t *op = new_op(s, SG_STORE_QUOTA_RELEASE, NULL, NULL);
+    strcpy(op->in.quota.tenant, tenant);
+    strcpy(op->in.quota.rid, rid);
+    submit(op, 1);
+}
+
+void sg_store_quota_forget(sg_store_t *s, const char *tenant, sg_quota_kind_t kind, const char *id)
+{
+    if (tenant == NULL || !sg_store__valid_id(tenant))
+        return;
+    sg_store_op_t *op = new_op(s, SG_STORE_QUOTA_FORGET, NULL, NULL);
+    strcpy(op->in.quota.tenant, tenant);
+    op->in.quota.kind = kind;
+    submit(op, take_id(op, id));
+}
+
+sg_store_op_t *sg_store_quota_usage(sg_store_t *s, const char *tenant, sg_store_quota_cb cb, void *data)
+{
+    sg_store_op_t *op = new_op(s, SG_STORE_QUOTA_USAGE, CB(cb), data);
+    int valid = tenant != NULL && sg_store__valid_id(tenant);
+    if (valid)
+        strcpy(op->in.quota.tenant, tenant);
+    return submit(op, valid);
 }

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "util/evloop.h"
+#include "store/quota_ledger.h"
 
 #define SG_STORE_ID_MAX 128
 
@@ -44,12 +45,14 @@ typedef struct st_sg_sandbox_rec_t {
     int64_t created_at_ms;
     uint64_t cpu_millis; /* requested CPU, 1000 = one core */
     uint64_t memory_mb;
+    char reservation[SG_QUOTA_RID_MAX + 1]; /* put: the quota reservation this write commits ("" none); never stored */
 } sg_sandbox_rec_t;
 
 typedef struct st_sg_snapshot_rec_t {
     char id[SG_STORE_ID_MAX + 1];
     char tenant[SG_STORE_ID_MAX + 1];
     char backend[SG_STORE_ID_MAX + 1];
+    char reservation[SG_QUOTA_RID_MAX + 1]; /* put: the quota reservation this write commits ("" none); never stored */
 } sg_snapshot_rec_t;
 
 typedef struct st_sg_key_rec_t {
@@ -70,6 +73,8 @@ typedef void (*sg_store_snapshot_cb)(void *data, const char *err, const sg_snaps
 typedef void (*sg_store_snapshots_cb)(void *data, const char *err, const sg_snapshot_rec_t *recs, size_t n);
 typedef void (*sg_store_key_cb)(void *data, const char *err, const sg_key_rec_t *rec);
 typedef void (*sg_store_string_cb)(void *data, const char *err, const char *value /* NULL if absent */);
+/* verdict SG_QUOTA_OK for a usage query; usage is the tenant's at the time of the decision (NULL on error) */
+typedef void (*sg_store_quota_cb)(void *data, const char *err, sg_quota_verdict_t verdict, const sg_quota_usage_t *usage);
 
 extern const char sg_store_err_unavailable[];
 extern const char sg_store_err_invalid[];
@@ -139,6 +144,23 @@ sg_store_op_t *sg_store_counters(sg_store_t *s, const char *ns, const sg_store_c
 int sg_store_is_shared(void);
 /* Errors of operations (err != NULL at completion) are reported to hook(name of the operation); set once at start. */
 void sg_store_set_error_hook(void (*hook)(const char *op));
+ * Quota ledger (quota_ledger.h; docs/STORE.md, "Quota ledger"). Recording a sandbox or snapshot (put) adds it to
+ * its tenant's ledger and, in the same atomic write, removes rec->reservation; deleting one removes it.
+ *
+ * reserve: adds reservation req->rid if one more item fits req->limits, atomically against every gateway (Redis:
+ * WATCH/MULTI/EXEC on a connection of its own, retried on conflict); expired members are pruned on the way.
+ * The callback gets the verdict and the usage it was decided on.
+ */
+sg_store_op_t *sg_store_quota_reserve(sg_store_t *s, const sg_quota_request_t *req, sg_store_quota_cb cb, void *data);
+/* drops a reservation that will not be committed (the backend refused the create); fire and forget */
+void sg_store_quota_release(sg_store_t *s, const char *tenant, const char *rid);
+/*
+ * Stops counting a sandbox or snapshot (its record, if any, stays): a sandbox its backend reports Failed or
+ * Terminated, or one just deleted (ahead of the record's delete, which needs a look-up first); fire and forget.
+ */
+void sg_store_quota_forget(sg_store_t *s, const char *tenant, sg_quota_kind_t kind, const char *id);
+/* the tenant's current usage */
+sg_store_op_t *sg_store_quota_usage(sg_store_t *s, const char *tenant, sg_store_quota_cb cb, void *data);
 
 /* The callback of op will not be called. op must be pending (its callback not yet run). */
 void sg_store_cancel(sg_store_op_t *op);

@@ -30,7 +30,11 @@ typedef enum en_sg_store_req_t {
     SG_STORE_DEL_KEY,
     SG_STORE_GET_TENANT,
     SG_STORE_PUT_TENANT,
-    SG_STORE_COUNTERS
+    SG_STORE_COUNTERS,
+    SG_STORE_QUOTA_RESERVE,
+    SG_STORE_QUOTA_RELEASE,
+    SG_STORE_QUOTA_FORGET,
+    SG_STORE_QUOTA_USAGE
 } sg_store_req_t;
 
 struct st_sg_store_op_t {
@@ -50,6 +54,7 @@ struct st_sg_store_op_t {
         sg_sandbox_rec_t sandbox;
         sg_snapshot_rec_t snapshot;
         sg_key_rec_t key;
+        sg_quota_request_t quota; /* reserve; release and forget use tenant and rid (forget: the sandbox id in id) */
     } in;
     char *json;                   /* put_tenant argument, get_tenant result (malloc'd) */
     sg_store_counter_t *counters; /* counters: one malloc'd block with the full keys (ns + key, NUL-terminated) */
@@ -65,6 +70,12 @@ struct st_sg_store_op_t {
     size_t replies; /* replies received in the current step */
     char (*ids)[SG_STORE_ID_MAX + 1];
     size_t num_ids;
+    /* quota results and the Redis backend's transaction state (store_redis_quota.c) */
+    sg_quota_verdict_t verdict;
+    sg_quota_usage_t usage;
+    h2o_linklist_t txn_link; /* in the connection's queue of transactions */
+    unsigned attempts;       /* transactions tried (a conflict retries) */
+    size_t outstanding;      /* replies the current transaction step still waits for */
 };
 
 struct st_sg_store_t {
@@ -72,6 +83,7 @@ struct st_sg_store_t {
     h2o_linklist_t ops; /* pending operations */
     void *impl;         /* the backend's per-loop state */
     int closing;        /* sg_store_close is running: new operations fail */
+    sg_store_t *txn;    /* a second handle of the same loop for quota transactions (backend->own_txn_connection) */
 };
 
 extern sg_store_conf_t sg_store__conf;
@@ -110,6 +122,8 @@ typedef struct st_sg_store_backend_t {
     void (*start)(sg_store_op_t *op);
     /* see sg_store_purge_sandbox (arguments validated) */
     void (*purge_sandbox)(sg_store_t *s, const char *id, const char *tenant);
+    /* quota reservations run on a handle of their own (a WATCH must not share a connection with other commands) */
+    int own_txn_connection;
 } sg_store_backend_t;
 
 /* the name of an operation, for metrics ("get_sandbox", ...; "other" for one without a name) */

@@ -6,13 +6,14 @@
  *
  * Tables: sandboxes, snapshots, keys and tenant definitions by id (key hash); the
  * ids of each tenant's sandboxes and snapshots (arrays with swap-removal, each
- * entry knowing its position).
+ * entry knowing its position); the quota ledgers (store_memory_quota.c), changed
+ * in the same step as the records they mirror.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "util/hashmap.h"
-#include "store/store_impl.h"
+#include "store/store_quota_impl.h"
 
 typedef struct st_indexed_t {
     size_t tenant_pos; /* position in its tenant_set_t */
@@ -60,6 +61,7 @@ static void free_values(sg_hashmap_t *m)
 
 static void global_dispose(void)
 {
+    sg_store__memq_dispose();
     size_t iter = 0;
     tenant_def_t *def;
     while ((def = sg_hashmap_next(&tenant_defs, &iter)) != NULL)
@@ -124,9 +126,13 @@ static void put_sandbox(const sg_sandbox_rec_t *rec)
         if (strcmp(e->rec.tenant, rec->tenant) != 0) {
             index_remove(&sandboxes_by_tenant, e->rec.tenant, &e->idx);
             index_add(&sandboxes_by_tenant, rec->tenant, &e->idx);
+            sg_store__memq_del(e->rec.tenant, SG_QUOTA_KIND_SANDBOX, e->rec.id);
         }
         e->rec = *rec; /* the id, which the map points at, is unchanged */
     }
+    e->rec.reservation[0] = '\0';
+    sg_store__memq_put(rec->tenant, SG_QUOTA_KIND_SANDBOX, rec->id, rec->expires_at_ms, rec->cpu_millis, rec->memory_mb,
+                       rec->reservation);
 }
 
 static void del_sandbox(const char *id)
@@ -135,6 +141,7 @@ static void del_sandbox(const char *id)
     if (e == NULL)
         return;
     index_remove(&sandboxes_by_tenant, e->rec.tenant, &e->idx);
+    sg_store__memq_del(e->rec.tenant, SG_QUOTA_KIND_SANDBOX, e->rec.id);
     free(e);
 }
 
@@ -164,9 +171,12 @@ static void put_snapshot(const sg_snapshot_rec_t *rec)
         if (strcmp(e->rec.tenant, rec->tenant) != 0) {
             index_remove(&snapshots_by_tenant, e->rec.tenant, &e->idx);
             index_add(&snapshots_by_tenant, rec->tenant, &e->idx);
+            sg_store__memq_del(e->rec.tenant, SG_QUOTA_KIND_SNAPSHOT, e->rec.id);
         }
         e->rec = *rec;
     }
+    e->rec.reservation[0] = '\0';
+    sg_store__memq_put(rec->tenant, SG_QUOTA_KIND_SNAPSHOT, rec->id, 0, 0, 0, rec->reservation);
 }
 
 static void del_snapshot(const char *id)
@@ -175,6 +185,7 @@ static void del_snapshot(const char *id)
     if (e == NULL)
         return;
     index_remove(&snapshots_by_tenant, e->rec.tenant, &e->idx);
+    sg_store__memq_del(e->rec.tenant, SG_QUOTA_KIND_SNAPSHOT, e->rec.id);
     free(e);
 }
 
@@ -276,6 +287,12 @@ static void start(sg_store_op_t *op)
         op->json = NULL; /* now owned by the table */
         break;
     case SG_STORE_COUNTERS:
+        break;
+    case SG_STORE_QUOTA_RESERVE:
+    case SG_STORE_QUOTA_RELEASE:
+    case SG_STORE_QUOTA_FORGET:
+    case SG_STORE_QUOTA_USAGE:
+        sg_store__memq_run(op);
         break;
     }
     pthread_mutex_unlock(&mutex);

@@ -22,7 +22,8 @@
  * it resumes). Purges (sg_store_purge_sandbox) exist for the writes that must
  * not survive that: see "purges" below. Multi-key writes are MULTI/EXEC blocks (queued in one go, so
  * never interleaved with other operations on the connection); no WATCH (it is
- * connection-wide) and no scripts.
+ * connection-wide) and no scripts. Quota reservations, which need WATCH, run on
+ * a second handle of the loop, one transaction at a time (store_redis_quota.c).
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -33,7 +34,7 @@
 #include <hiredis/async.h>
 #include "util/log.h"
 #include "store/redis_evloop.h"
-#include "store/store_impl.h"
+#include "store/store_quota_impl.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -66,6 +67,7 @@ typedef struct st_redis_t {
     size_t num_purges;
     uint64_t pass;
     h2o_timeout_entry_t purge_timer;
+    void *quota; /* store_redis_quota.c's state of this connection */
 } redis_t;
 
 static void connect_now(redis_t *r);
@@ -282,13 +284,14 @@ static void close_loop(sg_store_t *s)
         sg_log(SG_LOG_WARN, "store: %zu sandbox record purge(s) not confirmed at close; reconciliation removes them",
                r->num_purges);
     free(r->purges);
+    r->state = DISCONNECTED;
     if (r->ac != NULL) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;
-        r->state = DISCONNECTED;
         ac->data = NULL;
         redisAsyncFree(ac); /* ops waiting for replies fail now (or right after the current hiredis callback) */
     }
+    sg_store__redisq_close(s);
     free(r);
     s->impl = NULL;
 }
@@ -424,6 +427,7 @@ static void purge_pass(redis_t *r)
         ret |= send_cmd(r, NULL, "DEL", key(k1, "sbx:%s", p->id), NULL);
         ret |= send_cmd(r, NULL, "SREM", key(k2, "tenant:%s:sbx", p->tenant), p->id, NULL);
         ret |= send_cmd(r, NULL, "SREM", key(k3, "idx:sbx:all"), p->id, NULL);
+        ret |= sg_store__redisq_on_del(r->store, p->tenant, SG_QUOTA_KIND_SANDBOX, p->id);
         ret |= publish_change(r, p->id, NULL);
         ret |= send_cmd(r, NULL, "EXEC", NULL);
         p->sent_pass = pass;
@@ -512,6 +516,8 @@ static int send_step(redis_t *r, sg_store_op_t *op)
                         "cpu_millis", n3, "memory_mb", n4, NULL);
         ret |= send_cmd(r, NULL, "SADD", k2, s->id, NULL);
         ret |= send_cmd(r, NULL, "SADD", k3, s->id, NULL);
+        ret |= sg_store__redisq_on_put(r->store, s->tenant, SG_QUOTA_KIND_SANDBOX, s->id, s->expires_at_ms, s->cpu_millis,
+                                       s->memory_mb, s->reservation);
         ret |= publish_change(r, s->id, s->tenant);
         return ret | send_cmd(r, op, "EXEC", NULL);
     }
@@ -523,8 +529,11 @@ static int send_step(redis_t *r, sg_store_op_t *op)
             return send_cmd(r, op, "HGET", k1, "tenant", NULL);
         ret |= send_cmd(r, NULL, "MULTI", NULL);
         ret |= send_cmd(r, NULL, "DEL", k1, NULL);
-        if (op->in.sandbox.tenant[0] != '\0')
+        if (op->in.sandbox.tenant[0] != '\0') {
             ret |= send_cmd(r, NULL, "SREM", key(k2, "tenant:%s:%s", op->in.sandbox.tenant, sbx ? "sbx" : "snap"), op->id, NULL);
+            ret |= sg_store__redisq_on_del(r->store, op->in.sandbox.tenant, sbx ? SG_QUOTA_KIND_SANDBOX : SG_QUOTA_KIND_SNAPSHOT,
+                                           op->id);
+        }
         ret |= send_cmd(r, NULL, "SREM", key(k3, "idx:%s:all", sbx ? "sbx" : "snap"), op->id, NULL);
         if (sbx)
             ret |= publish_change(r, op->id, NULL);
@@ -546,6 +555,7 @@ static int send_step(redis_t *r, sg_store_op_t *op)
         ret |= send_cmd(r, NULL, "HSET", key(k1, "snap:%s", s->id), "tenant", s->tenant, "backend", s->backend, NULL);
         ret |= send_cmd(r, NULL, "SADD", key(k2, "tenant:%s:snap", s->tenant), s->id, NULL);
         ret |= send_cmd(r, NULL, "SADD", key(k3, "idx:snap:all"), s->id, NULL);
+        ret |= sg_store__redisq_on_put(r->store, s->tenant, SG_QUOTA_KIND_SNAPSHOT, s->id, 0, 0, 0, s->reservation);
         return ret | send_cmd(r, op, "EXEC", NULL);
     }
     case SG_STORE_GET_KEY:
@@ -563,6 +573,12 @@ static int send_step(redis_t *r, sg_store_op_t *op)
         return send_cmd(r, op, "SET", key(k1, "tenantdef:%s", op->id), op->json, NULL);
     case SG_STORE_COUNTERS:
         return sg_store__redis_counters_send(op);
+    case SG_STORE_QUOTA_RESERVE: /* started by sg_store__redisq_reserve */
+        break;
+    case SG_STORE_QUOTA_RELEASE:
+    case SG_STORE_QUOTA_FORGET:
+    case SG_STORE_QUOTA_USAGE:
+        return sg_store__redisq_send(r->store, op);
     }
     return -1;
 }
@@ -570,6 +586,10 @@ static int send_step(redis_t *r, sg_store_op_t *op)
 static void start(sg_store_op_t *op)
 {
     redis_t *r = op->store->impl;
+    if (op->req == SG_STORE_QUOTA_RESERVE) {
+        sg_store__redisq_reserve(op);
+        return;
+    }
     if (r->state == DISCONNECTED || send_step(r, op) != 0) {
         sg_store__finish_later(op, sg_store_err_unavailable);
         return;
@@ -710,9 +730,15 @@ static void take_reply(sg_store_op_t *op, const redisReply *reply, size_t index)
     case SG_STORE_COUNTERS:
         sg_store__redis_counters_reply(op, reply, index);
         break;
+    case SG_STORE_QUOTA_USAGE:
+        sg_store__redisq_take_usage(op, reply);
+        break;
     case SG_STORE_PUT_KEY:
     case SG_STORE_DEL_KEY:
     case SG_STORE_PUT_TENANT:
+    case SG_STORE_QUOTA_RESERVE:
+    case SG_STORE_QUOTA_RELEASE:
+    case SG_STORE_QUOTA_FORGET:
         break;
     }
 }
@@ -793,6 +819,43 @@ static void on_reply(redisAsyncContext *ac, void *_reply, void *privdata)
         step_done(r, op);
 }
 
+/* ---- what store_redis_quota.c borrows ---- */
+
+int sg_redis__send_raw(sg_store_t *s, sg_redis_reply_fn *fn, void *privdata, int argc, const char **argv)
+{
+    redis_t *r = s->impl;
+    size_t lens[MAX_ARGS * 64];
+    if (r->ac == NULL || argc > (int)(sizeof(lens) / sizeof(lens[0])))
+        return -1;
+    for (int i = 0; i != argc; ++i)
+        lens[i] = strlen(argv[i]);
+    return redisAsyncCommandArgv(r->ac, (redisCallbackFn *)fn, privdata, argc, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+int sg_redis__send_op(sg_store_t *s, sg_store_op_t *op, int argc, const char **argv)
+{
+    redis_t *r = s->impl;
+    return r->ac != NULL ? send_argv(r, op, argc, argv) : -1;
+}
+
+int sg_redis__usable(sg_store_t *s)
+{
+    redis_t *r = s->impl;
+    return r != NULL && r->state != DISCONNECTED && r->ac != NULL;
+}
+
+void sg_redis__drop(sg_store_t *s, const char *why)
+{
+    redis_t *r = s->impl;
+    if (r->ac != NULL)
+        drop(r, why);
+}
+
+void **sg_redis__quota_slot(sg_store_t *s)
+{
+    return &((redis_t *)s->impl)->quota;
+}
+
 static void global_dispose(void)
 {
 }
@@ -807,4 +870,5 @@ const sg_store_backend_t sg_store_redis_backend = {
     .is_down = is_down,
     .start = start,
     .purge_sandbox = purge_sandbox,
+    .own_txn_connection = 1,
 };

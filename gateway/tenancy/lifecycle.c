@@ -7,6 +7,7 @@
 #include "tenancy/port.h"
 #include "tenancy/lifecycle_route.h"
 #include "tenancy/ownership.h"
+#include "tenancy/quota.h"
 #include "proxy/proxy.h"
 #include "runtime/thread.h"
 #include "tenancy/snapshot_tag.h"
@@ -23,6 +24,7 @@ typedef struct st_lc_t {
     int status;                 /* backend status to relay */
     h2o_iovec_t response;       /* backend body to relay (pool copy) */
     uint64_t asked_ms;          /* when the endpoint of a port was asked from the backend */
+    sg_quota_ticket_t *quota;   /* the quota reservation of a create or snapshot (quota.h) */
 } lc_t;
 
 void sg_lifecycle_sandbox_not_found(sg_request_t *r, const char *id)
@@ -279,9 +281,11 @@ static void on_create_recorded(void *data, const char *err)
         /* the record write may still land (a stalled Redis runs it when it resumes): purge it after that */
         sg_ownership_invalidate(lc->rec.id);
         sg_store_purge_sandbox(r->thread->store, lc->rec.id, lc->rec.tenant);
+        sg_quota_release(lc->quota);
         store_error(r);
         return;
     }
+    sg_quota_committed(lc->quota);
     __atomic_add_fetch(&lc->be->rt->live_sandboxes, 1, __ATOMIC_RELAXED);
     sg_lifecycle_send_backend_response(r, lc->status, lc->response);
 }
@@ -290,6 +294,9 @@ static void on_create_response(void *data, const char *err, int status, h2o_iove
 {
     lc_t *lc = data;
     sg_request_t *r = lc->r;
+    /* a refused create gives its reservation back; after a timeout the sandbox may exist: the lease decides */
+    if ((err != NULL && !sg_httpclient_err_is_timeout(err)) || (err == NULL && (status < 200 || status >= 300)))
+        sg_quota_release(lc->quota);
     if (err != NULL) {
         sg_lifecycle_backend_error(r, err);
         return;
@@ -313,6 +320,7 @@ static void on_create_response(void *data, const char *err, int status, h2o_iove
     if (lc->rec.expires_at_ms == 0 && lc->create.timeout_s != 0)
         lc->rec.expires_at_ms = lc->rec.created_at_ms + lc->create.timeout_s * 1000;
     r->sandbox_id = h2o_strdup(&r->req->pool, lc->rec.id, strlen(lc->rec.id));
+    snprintf(lc->rec.reservation, sizeof(lc->rec.reservation), "%s", lc->quota->req.rid);
     lc->status = status;
     lc->response = pool_copy(r, body);
     sg_ownership_put_sandbox(r, &lc->rec, on_create_recorded, lc);
@@ -324,6 +332,7 @@ static void forward_create(lc_t *lc)
     char *text = json_dumps(lc->body, JSON_COMPACT);
     h2o_iovec_t body = h2o_strdup(&r->req->pool, text, strlen(text));
     free(text);
+    sg_quota_sent(lc->quota);
     sg_lifecycle_call(r, lc->be, "POST", h2o_iovec_init(H2O_STRLIT("/v1/sandboxes")), body, on_create_response, lc);
 }
 
@@ -335,6 +344,8 @@ static void on_create_snapshot_owner(sg_request_t *r, void *data, const char *er
         return;
     forward_create(lc);
 }
+
+static void on_create_reserved(sg_request_t *r, void *data);
 
 static void create_sandbox(lc_t *lc)
 {
@@ -367,6 +378,13 @@ static void create_sandbox(lc_t *lc)
         return;
     }
     json_object_set_new(metadata, r->config->lifecycle.tenant_tag, json_stringn(r->tenant.base, r->tenant.len));
+    sg_quota_reserve(r, &lc->quota, SG_QUOTA_KIND_SANDBOX, lc->create.cpu_millis, lc->create.memory_mb, on_create_reserved, lc);
+}
+
+/* the quota holds the create: find its backend */
+static void on_create_reserved(sg_request_t *r, void *data)
+{
+    lc_t *lc = data;
     if (lc->create.snapshot_id != NULL) {
         sg_ownership_snapshot(r, lc->create.snapshot_id, on_create_snapshot_owner, lc);
         return;
@@ -384,6 +402,7 @@ static void on_delete_status(sg_request_t *r, void *data, int status)
 {
     lc_t *lc = data;
     if ((status >= 200 && status < 300) || status == 404) {
+        sg_quota_forget_deleted(r, SG_QUOTA_KIND_SANDBOX, lc->id);
         sg_ownership_forget_sandbox(r, lc->id);
         sg_port_forget(lc->id);
         if (status != 404)
@@ -425,6 +444,8 @@ static void on_snapshot_created(void *data, const char *err, int status, h2o_iov
 {
     lc_t *lc = data;
     sg_request_t *r = lc->r;
+    if ((err != NULL && !sg_httpclient_err_is_timeout(err)) || (err == NULL && (status < 200 || status >= 300)))
+        sg_quota_release(lc->quota);
     if (relay_failure(lc, err, status))
         return;
     if (status >= 200 && status < 300) {
@@ -435,7 +456,9 @@ static void on_snapshot_created(void *data, const char *err, int status, h2o_iov
             snprintf(snap.id, sizeof(snap.id), "%s", json_string_value(id));
             snprintf(snap.tenant, sizeof(snap.tenant), "%s", lc->rec.tenant);
             snprintf(snap.backend, sizeof(snap.backend), "%s", lc->be->name);
+            snprintf(snap.reservation, sizeof(snap.reservation), "%s", lc->quota->req.rid);
             sg_ownership_put_snapshot(r, &snap, NULL, NULL);
+            sg_quota_committed(lc->quota);
         }
         json_decref(obj);
     }
@@ -491,6 +514,20 @@ static void on_endpoint_checked(void *data, const char *err, int status, h2o_iov
     send_endpoint(lc);
 }
 
+/* POST .../snapshots once the quota holds it; the backend keeps the tenant in the snapshot's name (snapshot_tag.h) */
+static void create_snapshot(sg_request_t *r, void *data)
+{
+    lc_t *lc = data;
+    const char *bad = NULL;
+    h2o_iovec_t body = sg_snapshot_tag_request(&r->req->pool, r->config->lifecycle.tenant_tag, r->tenant, r->req->entity, &bad);
+    if (body.base == NULL) {
+        sg_request_fail(r, SG_ERR_INVALID_REQUEST, bad);
+        return;
+    }
+    sg_quota_sent(lc->quota);
+    sg_lifecycle_call(r, lc->be, "POST", r->req->input.path, body, on_snapshot_created, lc);
+}
+
 static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const sg_sandbox_rec_t *rec)
 {
     lc_t *lc = data;
@@ -535,28 +572,21 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
             sg_request_fail(r, SG_ERR_INVALID_REQUEST, "expiresAt must be an RFC 3339 date-time");
             return;
         }
-        int64_t ahead_s = (exp_ms - (int64_t)(sg_now_us() / 1000)) / 1000;
-        if (max_s != 0 && ahead_s > (int64_t)max_s) {
+        /* in milliseconds: a second rounded away would let a renew pass max_timeout */
+        int64_t ahead_ms = exp_ms - (int64_t)(sg_now_us() / 1000);
+        if (max_s != 0 && ahead_ms > (int64_t)max_s * 1000) {
             char msg[256];
-            snprintf(msg, sizeof(msg), "expiresAt is %lld s ahead, beyond the max_timeout of tenant %s (%llu s)",
-                     (long long)ahead_s, r->tenant_def->id, (unsigned long long)max_s);
+            snprintf(msg, sizeof(msg), "expiresAt is %.3f s ahead, beyond the max_timeout of tenant %s (%llu s)",
+                     (double)ahead_ms / 1000, r->tenant_def->id, (unsigned long long)max_s);
             sg_request_fail(r, SG_ERR_TIMEOUT_TOO_LONG, msg);
             return;
         }
         sg_lifecycle_call(r, lc->be, "POST", req->input.path, req->entity, on_renewed, lc);
         return;
     }
-    case SG_LC_CREATE_SNAPSHOT: {
-        /* the backend keeps the tenant in the snapshot's name (snapshot_tag.h) */
-        const char *bad = NULL;
-        h2o_iovec_t body = sg_snapshot_tag_request(&req->pool, r->config->lifecycle.tenant_tag, r->tenant, req->entity, &bad);
-        if (body.base == NULL) {
-            sg_request_fail(r, SG_ERR_INVALID_REQUEST, bad);
-            return;
-        }
-        sg_lifecycle_call(r, lc->be, "POST", req->input.path, body, on_snapshot_created, lc);
+    case SG_LC_CREATE_SNAPSHOT:
+        sg_quota_reserve(r, &lc->quota, SG_QUOTA_KIND_SNAPSHOT, 0, 0, create_snapshot, lc);
         return;
-    }
     default:
         break;
     }
@@ -568,8 +598,10 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
 static void on_snapshot_delete_status(sg_request_t *r, void *data, int status)
 {
     lc_t *lc = data;
-    if ((status >= 200 && status < 300) || status == 404)
+    if ((status >= 200 && status < 300) || status == 404) {
+        sg_quota_forget_deleted(r, SG_QUOTA_KIND_SNAPSHOT, lc->id);
         sg_ownership_forget_snapshot(r, lc->id);
+    }
 }
 
 static void on_snapshot_fetched(void *data, const char *err, int status, h2o_iovec_t body)

@@ -53,6 +53,7 @@
     X(EXPECTATION_FAILED, "GATEWAY::EXPECTATION_FAILED", 417, "expectation failed")                                                \
     X(TOO_MANY_PROBES, "GATEWAY::TOO_MANY_PROBES", 429, "too many look-ups of unknown ids; retry later")                           \
     X(RATE_LIMITED, "GATEWAY::RATE_LIMITED", 429, "rate limit exceeded; retry later")                                              \
+    X(QUOTA_EXCEEDED, "QUOTA_EXCEEDED", 429, "quota exceeded")                                                                     \
     X(HEADERS_TOO_LARGE, "GATEWAY::HEADERS_TOO_LARGE", 431, "request headers exceed limits.max_header_size")                       \
     X(INTERNAL_ERROR, "GATEWAY::INTERNAL_ERROR", 500, "internal error")                                                            \
     X(UPSTREAM_CONNECT_FAILED, "GATEWAY::UPSTREAM_CONNECT_FAILED", 502, "cannot connect to the upstream")                          \

@@ -5,6 +5,7 @@ const { sendJson, sendError, sleep, isPlainObject } = require('./util');
 
 const DEFAULTS = {
   latencyMs: 0,          // added before answering every main-port request except /_sim/*
+  responseLatencyMs: 0,  // lifecycle requests: added after the request took effect, before its response is sent
   errorRate: 0,          // 0..1 probability of a JSON 5xx on lifecycle routes (/v1/* and unprefixed)
   errorStatus: 500,      // status used for injected errors
   errorCount: 0,         // the next N lifecycle requests fail (deterministic; decremented)
@@ -50,6 +51,15 @@ class Faults {
   // Added latency (every main-port request except /_sim/*).
   async delay() {
     if (this.latencyMs > 0) await sleep(this.latencyMs);
+  }
+
+  // Holds back the response of a lifecycle request that has been processed (a create exists on the
+  // backend even if the client is gone by the time the answer would be sent).
+  delayResponse(res) {
+    if (!(this.responseLatencyMs > 0)) return;
+    const ms = this.responseLatencyMs;
+    const end = res.end.bind(res);
+    res.end = (...args) => { setTimeout(() => { if (!res.destroyed) end(...args); }, ms); return res; };
   }
 
   // Connection-reset and error faults for lifecycle routes. Returns true if the request was

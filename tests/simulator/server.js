@@ -180,6 +180,7 @@ function main() {
 
     if (!checkKey(req, res)) { req.resume(); return undefined; }
     if (faults.inject(req, res)) return undefined;
+    faults.delayResponse(res);
     let p = path;
     if (p === '/v1' || p.startsWith('/v1/')) p = p.slice(3) || '/';
     const handled = await handleLifecycle(sim, req, res, p, query);

@@ -43,6 +43,7 @@ typedef struct st_result_t {
 static int in_call; /* set while a store function runs: callbacks must never come from inside it */
 static h2o_evloop_t *loops[2];
 static size_t num_loops;
+static sg_loop_t *main_loop; /* the loop of loops[0] */
 
 static uint64_t now_ms(void)
 {
@@ -515,6 +516,8 @@ static void test_random(sg_store_t *s)
 #undef NM
 }
 
+#include "test_store_quota.c.h"
+
 static void run_common(sg_store_t *s)
 {
     test_sandboxes(s);
@@ -526,6 +529,9 @@ static void run_common(sg_store_t *s)
     test_chain(s);
     test_two_loops(s);
     test_random(s);
+    test_quota_arithmetic();
+    test_quota_store(s);
+    test_quota_race(s);
 }
 
 static void test_hashmap(void)
@@ -684,6 +690,7 @@ int main(int argc, char **argv)
     sg_loop_t l;
     loops[num_loops++] = h2o_evloop_create();
     sg_loop_init(&l, loops[0], 0);
+    main_loop = &l;
     sg_store_t *s = sg_store_open(&l);
     CHECK(use_redis || sg_store_is_available(s));
     /* a store that is still connecting is not down: operations queue behind the handshake */
