@@ -11,6 +11,7 @@
 #include "tenancy/cache_events.h"
 #include "core/health.h"
 #include "backend/reconcile.h"
+#include "tenancy/usage.h"
 #include "store/store.h"
 #include "backend/httpclient.h"
 #include "util/log.h"
@@ -103,8 +104,8 @@ static void *health_main(void *arg)
     sg_store_t *store = sg_store_open(&hloop);
     /* one subscriber per process keeps the process-wide caches in step with the other gateways */
     sg_cache_events_start(&hloop);
-    int reconciling = 0;
-    uint64_t next_reconcile = h2o_now(loop) + 2000;
+    int reconciling = 0, publishing = 0;
+    uint64_t next_reconcile = h2o_now(loop) + 2000, next_usage = h2o_now(loop) + 1000;
 
     while (!__atomic_load_n(&stop_requested, __ATOMIC_RELAXED)) {
         sg_config_t *conf = sg_thread_current_config();
@@ -139,12 +140,18 @@ static void *health_main(void *arg)
             next_reconcile = now + conf->lifecycle.reconcile_interval_ms;
             sg_reconcile_start(&hloop, store, conf, &reconciling);
         }
+        /* the usage gauges of /metrics follow the records at the pace of reconciliation (at least every 5 s) */
+        if (sg_config_tenancy_enabled(conf) && !publishing && now >= next_usage) {
+            uint64_t interval = conf->lifecycle.reconcile_interval_ms;
+            next_usage = now + (interval != 0 && interval < 5000 ? interval : 5000);
+            sg_usage_publish(store, &publishing);
+        }
         sg_config_release(conf);
         h2o_evloop_run(loop, 50);
     }
     /* let running checks finish or time out so nothing leaks */
     for (int tries = 0; tries != 200; ++tries) {
-        int busy = reconciling;
+        int busy = reconciling | publishing;
         for (size_t k = 0; k != num_state; ++k)
             busy |= state[k]->in_progress;
         if (!busy)
@@ -158,6 +165,8 @@ static void *health_main(void *arg)
     free(state);
     sg_cache_events_stop();
     sg_store_close(store);
+    if (!publishing)
+        sg_usage_dispose();
     sg_loop_dispose(&hloop);
     h2o_evloop_destroy(loop);
     sg_loop_park_thread();

@@ -471,15 +471,24 @@ void sg_store_set_error_hook(void (*hook)(const char *op))
 const char *sg_store__req_name(sg_store_req_t req)
 {
     static const char *const names[] = {
-        [SG_STORE_GET_SANDBOX] = "get_sandbox",   [SG_STORE_PUT_SANDBOX] = "put_sandbox",
-        [SG_STORE_DEL_SANDBOX] = "del_sandbox",   [SG_STORE_LIST_SANDBOXES] = "list_sandboxes",
-        [SG_STORE_GET_SNAPSHOT] = "get_snapshot", [SG_STORE_PUT_SNAPSHOT] = "put_snapshot",
-        [SG_STORE_DEL_SNAPSHOT] = "del_snapshot", [SG_STORE_LIST_SNAPSHOTS] = "list_snapshots",
-        [SG_STORE_GET_KEY] = "get_key",           [SG_STORE_PUT_KEY] = "put_key",
-        [SG_STORE_DEL_KEY] = "del_key",           [SG_STORE_GET_TENANT] = "get_tenant",
-        [SG_STORE_PUT_TENANT] = "put_tenant",     [SG_STORE_COUNTERS] = "counters",
-        [SG_STORE_QUOTA_RESERVE] = "quota_reserve", [SG_STORE_QUOTA_RELEASE] = "quota_release",
-        [SG_STORE_QUOTA_FORGET] = "quota_forget",   [SG_STORE_QUOTA_USAGE] = "quota_usage",
+        [SG_STORE_GET_SANDBOX] = "get_sandbox",
+        [SG_STORE_PUT_SANDBOX] = "put_sandbox",
+        [SG_STORE_DEL_SANDBOX] = "del_sandbox",
+        [SG_STORE_LIST_SANDBOXES] = "list_sandboxes",
+        [SG_STORE_GET_SNAPSHOT] = "get_snapshot",
+        [SG_STORE_PUT_SNAPSHOT] = "put_snapshot",
+        [SG_STORE_DEL_SNAPSHOT] = "del_snapshot",
+        [SG_STORE_LIST_SNAPSHOTS] = "list_snapshots",
+        [SG_STORE_GET_KEY] = "get_key",
+        [SG_STORE_PUT_KEY] = "put_key",
+        [SG_STORE_DEL_KEY] = "del_key",
+        [SG_STORE_GET_TENANT] = "get_tenant",
+        [SG_STORE_PUT_TENANT] = "put_tenant",
+        [SG_STORE_COUNTERS] = "counters",
+        [SG_STORE_QUOTA_RESERVE] = "quota_reserve",
+        [SG_STORE_QUOTA_RELEASE] = "quota_release",
+        [SG_STORE_QUOTA_FORGET] = "quota_forget",
+        [SG_STORE_QUOTA_USAGE] = "quota_usage",
     };
     return (size_t)req < sizeof(names) / sizeof(names[0]) && names[req] != NULL ? names[req] : "other";
 }

@@ -144,6 +144,8 @@ sg_store_op_t *sg_store_counters(sg_store_t *s, const char *ns, const sg_store_c
 int sg_store_is_shared(void);
 /* Errors of operations (err != NULL at completion) are reported to hook(name of the operation); set once at start. */
 void sg_store_set_error_hook(void (*hook)(const char *op));
+
+/*
  * Quota ledger (quota_ledger.h; docs/STORE.md, "Quota ledger"). Recording a sandbox or snapshot (put) adds it to
  * its tenant's ledger and, in the same atomic write, removes rec->reservation; deleting one removes it.
  *

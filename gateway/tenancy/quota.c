@@ -1,8 +1,8 @@
 /*
  * Tenant quotas: the request side of the ledger (quota.h). The store decides
  * (store/quota_ledger.c, atomically per backend); this file turns a tenant's policy
- * into a reservation, answers refusals, ties a reservation to its request and keeps
- * the refusal counts.
+ * into a reservation, answers refusals, ties a reservation to its request and counts
+ * refusals in /metrics.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -14,48 +14,46 @@
 #include "runtime/thread.h"
 #include "tenancy/quota.h"
 #include "util/clock.h"
-#include "util/hashmap.h"
+#include "runtime/metric_family.h"
 #include "util/log.h"
 
-/* ---- refusal counts ---- */
+/* ---- refusal counts (in /metrics) ---- */
 
-typedef struct st_refusals_t {
-    char tenant[SG_STORE_ID_MAX + 1];
-    uint64_t counts[SG_QUOTA_NUM_REASONS];
-} refusals_t;
+static sg_metric_family_t *refusals_family, *fail_open_family;
 
-static pthread_mutex_t refusals_mutex = PTHREAD_MUTEX_INITIALIZER;
-static sg_hashmap_t refusals; /* tenant -> refusals_t; refusals are rare, a lock is cheap enough */
+static void register_families(void)
+{
+    static const char *const refusal_labels[] = {"tenant", "reason"}, *const tenant_label[] = {"tenant"};
+    refusals_family = sg_metric_register("sandgate_quota_refusals_total",
+                                         "Creates and snapshots refused by a tenant quota, by tenant and limit "
+                                         "(live, cpu, memory, snapshots; store_unavailable: the ledger could not be reached).",
+                                         SG_METRIC_COUNTER, refusal_labels, 2);
+    fail_open_family = sg_metric_register("sandgate_quota_fail_open_total",
+                                          "Creates and snapshots let through without a reservation because the ledger could "
+                                          "not be reached and the tenant's quota_fail_open is true.",
+                                          SG_METRIC_COUNTER, tenant_label, 1);
+}
+
+static void count(sg_metric_family_t **family, h2o_iovec_t tenant, const char *reason)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_families);
+    char t[SG_STORE_ID_MAX + 1];
+    snprintf(t, sizeof(t), "%.*s", (int)(tenant.len < SG_STORE_ID_MAX ? tenant.len : SG_STORE_ID_MAX),
+             tenant.base != NULL ? tenant.base : "");
+    const char *labels[] = {t, reason};
+    sg_metric_add(*family, labels, 1);
+}
 
 static void count_refusal(h2o_iovec_t tenant, sg_quota_reason_t reason)
 {
-    if (tenant.len > SG_STORE_ID_MAX)
-        return;
-    pthread_mutex_lock(&refusals_mutex);
-    refusals_t *e = sg_hashmap_get(&refusals, tenant.base, tenant.len);
-    if (e == NULL) {
-        e = calloc(1, sizeof(*e));
-        memcpy(e->tenant, tenant.base, tenant.len);
-        sg_hashmap_set(&refusals, e->tenant, tenant.len, e);
-    }
-    e->counts[reason]++;
-    pthread_mutex_unlock(&refusals_mutex);
+    count(&refusals_family, tenant, sg_quota_reason_name(reason));
 }
 
 const char *sg_quota_reason_name(sg_quota_reason_t reason)
 {
     static const char *const names[] = {"live", "cpu", "memory", "snapshots", "store_unavailable"};
     return reason < SG_QUOTA_NUM_REASONS ? names[reason] : "unknown";
-}
-
-void sg_quota_refusals_foreach(void (*cb)(void *data, const char *tenant, const uint64_t counts[SG_QUOTA_NUM_REASONS]), void *data)
-{
-    pthread_mutex_lock(&refusals_mutex);
-    size_t iter = 0;
-    refusals_t *e;
-    while ((e = sg_hashmap_next(&refusals, &iter)) != NULL)
-        cb(data, e->tenant, e->counts);
-    pthread_mutex_unlock(&refusals_mutex);
 }
 
 /* ---- reservations ---- */
@@ -131,6 +129,7 @@ static void on_reserved(void *data, const char *err, sg_quota_verdict_t verdict,
             sg_log(SG_LOG_WARN, "quota: ledger unavailable (%s); tenant %s is fail-open, going on without a reservation", err,
                    t->req.tenant);
             t->req.rid[0] = '\0';
+            count(&fail_open_family, r->tenant, NULL);
             t->cb(r, t->data);
             return;
         }

@@ -60,8 +60,6 @@ typedef enum en_sg_quota_reason_t {
 
 /* "live", "cpu", "memory", "snapshots", "store_unavailable" (a metric label value) */
 const char *sg_quota_reason_name(sg_quota_reason_t reason);
-/* calls cb for every tenant with a refusal since start (process-wide counts, any thread) */
-void sg_quota_refusals_foreach(void (*cb)(void *data, const char *tenant, const uint64_t counts[SG_QUOTA_NUM_REASONS]), void *data);
 
 /* the tenant's usage from the ledger (live sandboxes, cpu, memory, snapshots; pending reservations apart) */
 sg_store_op_t *sg_quota_tenant_usage(sg_store_t *store, const char *tenant, sg_store_quota_cb cb, void *data);

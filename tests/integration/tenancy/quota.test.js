@@ -144,6 +144,23 @@ for (const kind of ['memory', 'redis']) {
     assert.equal((await c.del(`/v1/snapshots/${s1.json.id}`)).status, 204);
     const s3 = await c.post(`/v1/sandboxes/${sid}/snapshots`, { name: 'third' });
     assert.ok(s3.status >= 200 && s3.status < 300, `after the delete: ${s3.status} ${s3.text}`);
+    // /metrics: refusals by tenant and limit; usage per tenant and per backend follows the records (2 live
+    // sandboxes of 1 cpu and 1Gi, 1 snapshot), then goes back to 0 when they are gone
+    const T_ = { tenant: 'team-b' }, B_ = { backend: sim.name };
+    let m = await h.metrics(gw);
+    assert.equal(h.metricValue(m, 'sandgate_quota_refusals_total', { tenant: 'team-b', reason: 'memory' }), 1);
+    assert.equal(h.metricValue(m, 'sandgate_quota_refusals_total', { tenant: 'team-b', reason: 'cpu' }), 1);
+    assert.equal(h.metricValue(m, 'sandgate_quota_refusals_total', { tenant: 'team-b', reason: 'snapshots' }), 1);
+    assert.equal(h.metricValue(m, 'sandgate_refusals_total', { tenant: 'team-b', reason: 'QUOTA_EXCEEDED' }), 3);
+    const usage = (text) => [h.metricValue(text, 'sandgate_tenant_live_sandboxes', T_), h.metricValue(text, 'sandgate_tenant_live_cpu_millicores', T_),
+      h.metricValue(text, 'sandgate_tenant_live_memory_bytes', T_), h.metricValue(text, 'sandgate_tenant_snapshots', T_),
+      h.metricValue(text, 'sandgate_backend_live_sandboxes', B_), h.metricValue(text, 'sandgate_backend_live_cpu_millicores', B_),
+      h.metricValue(text, 'sandgate_backend_live_memory_bytes', B_)].join(' ');
+    const want = `2 2000 ${2 * 1024 * 1024 * 1024} 1 2 2000 ${2 * 1024 * 1024 * 1024}`;
+    await h.waitFor(async () => usage(m = await h.metrics(gw)) === want, { timeoutMs: 12000, what: `usage gauges ${want} (last: ${usage(m)})` });
+    await c.del(`/v1/snapshots/${s3.json.id}`);
+    await deleteAll(c, [sim], 'team-b');
+    await h.waitFor(async () => usage(m = await h.metrics(gw)) === '0 0 0 0 0 0 0', { timeoutMs: 12000, what: `usage gauges back to 0 (last: ${usage(m)})` });
   }));
 }
 
