@@ -134,20 +134,28 @@ static yaml_node_t *node_at(sg_plugin_conf_t *conf, const char *key)
     return key != NULL ? sg_yaml_get(conf->y, conf->map, key) : conf->map;
 }
 
+/* the getters' verdict on the node at key: 0 absent, -1 not of the kind (error recorded, naming what), 1 found */
+static int check_node(sg_plugin_conf_t *conf, const char *key, yaml_node_t *node, int is_kind, const char *what)
+{
+    if (node == NULL)
+        return 0;
+    if (!is_kind) {
+        if (key != NULL)
+            sg_yaml_error(conf->y, node, "'%s' must be a %s", key, what);
+        else
+            sg_yaml_error(conf->y, node, "the value must be a %s", what);
+        return -1;
+    }
+    return 1;
+}
+
 int sg_plugin__conf_seq(sg_plugin_conf_t *conf, const char *key, size_t *n)
 {
     yaml_node_t *node = node_at(conf, key);
-    if (node == NULL)
-        return 0;
-    if (!sg_yaml_is_seq(node)) {
-        if (key != NULL)
-            sg_yaml_error(conf->y, node, "'%s' must be a list", key);
-        else
-            sg_yaml_error(conf->y, node, "the value must be a list");
-        return -1;
-    }
-    *n = sg_yaml_seq_len(node);
-    return 1;
+    int ret = check_node(conf, key, node, node != NULL && sg_yaml_is_seq(node), "list");
+    if (ret == 1)
+        *n = sg_yaml_seq_len(node);
+    return ret;
 }
 
 sg_plugin_conf_t *sg_plugin__conf_seq_item(sg_plugin_conf_t *conf, const char *key, size_t i)
@@ -161,17 +169,10 @@ sg_plugin_conf_t *sg_plugin__conf_seq_item(sg_plugin_conf_t *conf, const char *k
 int sg_plugin__conf_map(sg_plugin_conf_t *conf, const char *key, size_t *n)
 {
     yaml_node_t *node = node_at(conf, key);
-    if (node == NULL)
-        return 0;
-    if (!sg_yaml_is_map(node)) {
-        if (key != NULL)
-            sg_yaml_error(conf->y, node, "'%s' must be a mapping", key);
-        else
-            sg_yaml_error(conf->y, node, "the value must be a mapping");
-        return -1;
-    }
-    *n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
-    return 1;
+    int ret = check_node(conf, key, node, node != NULL && sg_yaml_is_map(node), "mapping");
+    if (ret == 1)
+        *n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    return ret;
 }
 
 sg_plugin_conf_t *sg_plugin__conf_map_entry(sg_plugin_conf_t *conf, const char *key, size_t i, const char **name)

@@ -14,12 +14,7 @@
 #error "the paths of the test plugins must be defined by tests/unit/CMakeLists.txt"
 #endif
 
-#define BASE                                                                                                                       \
-    "listen:\n"                                                                                                                    \
-    "  - address: 127.0.0.1:0\n"                                                                                                   \
-    "backends:\n"                                                                                                                  \
-    "  - name: a\n"                                                                                                                \
-    "    url: http://127.0.0.1:1\n"
+#define BASE SG_TEST_BASE_CONF
 
 /* the configuration of lua-free-plugins/example/header_stamp.c, as it lays it out */
 typedef struct st_header_stamp_conf_t {

@@ -112,7 +112,7 @@ static void test_rotation(void)
     sg_port_token_conf_dispose(&replaced);
 }
 
-#define BASE "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - name: a\n    url: http://127.0.0.1:1\n"
+#define BASE SG_TEST_BASE_CONF
 
 static void test_config(void)
 {

@@ -194,4 +194,7 @@ SG_UNUSED static void check_error_lines(const char *what, const char *file, cons
 #define SG_STR_(x) SG_STR2_(x)
 #define SG_STR2_(x) #x
 
+/* lines 1-5 of most test configs: one plain listener and one backend (file:line expectations count on 5 lines) */
+#define SG_TEST_BASE_CONF "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - name: a\n    url: http://127.0.0.1:1\n"
+
 #endif
