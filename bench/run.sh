@@ -380,6 +380,50 @@ ab_range() { # "M (min–max)" of R_AB[CONNS]
     read -r m lo hi <<<"${R_AB[$1]:-n/a n/a n/a}"
     echo "$m ($lo–$hi)"
 }
+# bench_ab_procs KEY NAME_A PID_A URL_A NAME_B PID_B URL_B HEADER: two processes serving the same request (e.g. the
+# same config with and without a plugin), measured in turn (A B, B A, ...) like bench_ab; only A is registered as a
+# target (B is a reference measured again beside it). R_ABP[KEY,CONNS] holds "median min max" of the run-by-run
+# CPU-per-request ratios A/B.
+declare -A R_ABP
+bench_ab_procs() {
+    local key="$1" na="$2" pa="$3" ua="$4" nb="$5" pb="$6" ub="$7" hdr="$8" c i procs_a procs_b ra rb la lb ratios
+    register_target "$na"
+    warm_up "$na" "$ua" "$hdr"
+    warm_up "$nb" "$ub" "$hdr"
+    for c in "${CONNS[@]}"; do
+        mapfile -t procs_a < <(tree "$pa")
+        mapfile -t procs_b < <(tree "$pb")
+        place_proxy "$c" "${procs_a[@]}" "${procs_b[@]}"
+        ra="" rb="" ratios=""
+        for i in $(seq "$REPEAT"); do
+            if [ $((i % 2)) -eq 1 ]; then
+                measure_run "$na" "$c" "$i" "$ua" "$hdr" "${procs_a[@]}"
+                la="$MEASURED"
+                measure_run "$nb" "$c" "$i" "$ub" "$hdr" "${procs_b[@]}"
+                lb="$MEASURED"
+            else
+                measure_run "$nb" "$c" "$i" "$ub" "$hdr" "${procs_b[@]}"
+                lb="$MEASURED"
+                measure_run "$na" "$c" "$i" "$ua" "$hdr" "${procs_a[@]}"
+                la="$MEASURED"
+            fi
+            ra+="$la"$'\n'
+            rb+="$lb"$'\n'
+            ratios+="$(awk -v a="${la##* }" -v b="${lb##* }" 'BEGIN { if (b > 0) printf "%.4f", a / b }')"$'\n'
+        done
+        record_runs "$na" "$c" "$ra" "${procs_a[@]}"
+        record_runs "$nb" "$c" "$rb" "${procs_b[@]}"
+        R_ABP[$key,$c]="$(printf '%s' "$ratios" | sort -g | awk '{ v[NR] = $1 } END {
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')"
+    done
+}
+abp_range() { # "M (min–max)" of R_ABP[KEY,CONNS]
+    local m lo hi
+    read -r m lo hi <<<"${R_ABP[$1,$2]:-n/a n/a n/a}"
+    echo "$m ($lo–$hi)"
+}
+
 bench_ab() {
     local na="$1" ha="$2" nb="$3" hb="$4" pid="$5" url="$6" c i procs ra rb la lb ratios
     register_target "$na"
@@ -589,11 +633,11 @@ tenancy_hook() {
     log "$name c=$c run $4: $d Redis command(s) for $req requests${k:+ ($k)}; upstream saw $((${up1:-0} - ${HOOK_UP0:-0} - 1)) requests"
 }
 
-# wait_backend_up ADMIN_KEY: until sandgate's admin API reports its backend up (15 s).
+# wait_backend_up ADMIN_KEY [ADMIN_PORT]: until sandgate's admin API reports its backend up (15 s).
 wait_backend_up() {
-    local key="$1"
+    local key="$1" port="${2:-$ADMIN_PORT}"
     for _ in $(seq 75); do
-        if curl -s --max-time 2 -H "Authorization: Bearer $key" "http://127.0.0.1:$ADMIN_PORT/admin/v1/backends" |
+        if curl -s --max-time 2 -H "Authorization: Bearer $key" "http://127.0.0.1:$port/admin/v1/backends" |
             grep -q '"state": *"up"'; then
             return 0
         fi
@@ -668,13 +712,17 @@ rl_plugin_yaml() { # rl_plugin_yaml MODE: the plugin entry, indented for the top
     echo "      limits:"
     echo "        - {name: bench, route: lifecycle, by: [tenant], rate: 1000000000, per: 1s}"
 }
+# run_ratelimit BASE_PID: each mode in its own process beside the running (c) process BASE_PID, measured in turn with it.
 run_ratelimit() {
-    local mode dir pid url="http://127.0.0.1:$PROXY_PORT$T_PATH" hdrs
+    local base_pid="$1" mode dir pid url hdrs rl_port rl_admin
+    rl_port="$(free_port 18750 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT" "$REDIS_PORT")"
+    rl_admin="$(free_port 18760 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT" "$REDIS_PORT" "$rl_port")"
+    url="http://127.0.0.1:$rl_port$T_PATH"
     for mode in "${RL_MODES[@]}"; do
         dir="$TMP/rl-$mode"
         mkdir -p "$dir/sandgate"
         render "$BENCH_DIR/sandgate-tenancy.yaml.in" "$dir/base.yaml" TMP="$dir" UPSTREAM_PORT="$UPSTREAM_PORT" \
-            PROXY_PORT="$PROXY_PORT" ADMIN_PORT="$ADMIN_PORT" ADMIN_KEY_HASH="$TEN_ADMIN_HASH" BACKEND_API_KEY=bench-backend-key \
+            PROXY_PORT="$rl_port" ADMIN_PORT="$rl_admin" ADMIN_KEY_HASH="$TEN_ADMIN_HASH" BACKEND_API_KEY=bench-backend-key \
             TENANT_ID="$TENANT_ID" REDIS_PORT="$REDIS_PORT" REDIS_PREFIX="$REDIS_PREFIX" KEY_POSITIVE_TTL="$KEY_TTL" \
             RECONCILE_INTERVAL="$RECONCILE"
         # the plugin goes right after key-auth's entry (its positive_ttl line)
@@ -686,7 +734,7 @@ run_ratelimit() {
             return 1
         }
         pid="$STARTED_PID"
-        wait_backend_up "$TEN_ADMIN_KEY" && wait_proxied "$pid" "$url" "$T_HEADER" || {
+        wait_backend_up "$TEN_ADMIN_KEY" "$rl_admin" && wait_proxied "$pid" "$url" "$T_HEADER" || {
             tail -n 20 "$dir/sandgate/stdout.log" >&2 || true
             RL_REASON="($mode): GET $T_PATH through sandgate never returned the upstream's 200"
             stop_and_forget "$pid"
@@ -698,7 +746,8 @@ run_ratelimit() {
             stop_and_forget "$pid"
             return 1
         fi
-        bench_target "tn-rl-$mode" "$pid" "$url" "$T_HEADER"
+        bench_ab_procs "rl-$mode" "tn-rl-$mode" "$pid" "$url" "tn-tenancy-ref-$mode" "$base_pid" \
+            "http://127.0.0.1:$PROXY_PORT$T_PATH" "$T_HEADER"
         stop_and_forget "$pid"
         NOTE[tn-rl-$mode]="access log: $(access_summary "$dir/sandgate/access.log")"
         cp "$dir/sandgate/stdout.log" "$OUT_DIR/sandgate-ratelimit-$mode.log"
@@ -805,6 +854,11 @@ run_tenancy() {
     bench_target tn-tenancy "$pid" "$url" "$T_HEADER"
     # (d) port traffic through the same process: tenant key vs the access token of Endpoint.headers (issue 7)
     if [ "${BENCH_TOKENS:-1}" = 1 ]; then run_port_tokens "$pid" || log "port tokens: $TOK_REASON"; fi
+    # (e) the same path with rate limits, each mode measured in turn with this process
+    if [ "${BENCH_RATELIMIT:-1}" = 1 ]; then
+        RL_STATUS=failed
+        if run_ratelimit "$pid"; then RL_STATUS=ok; else log "rate limits: $RL_REASON"; fi
+    fi
     TEN_STORE_AFTER="$(rcli HGETALL "${REDIS_PREFIX}sbx:$SBX_ID" | paste -sd' ')"
     TEN_REDIS_RSS="$(mem_kb VmRSS "$REDIS_PID")"
     stop_and_forget "$pid"
@@ -813,11 +867,6 @@ run_tenancy() {
         NOTE[tn-tenancy]+="; sandgate log: $(grep -ciE 'error|warn' "$TMP/tenancy/sandgate/stdout.log") warning/error line(s) (see bench/out/sandgate-tenancy.log)"
     fi
     cp "$TMP/tenancy/sandgate/stdout.log" "$OUT_DIR/sandgate-tenancy.log"
-    # (e) the same path with rate limits
-    if [ "${BENCH_RATELIMIT:-1}" = 1 ]; then
-        RL_STATUS=failed
-        if run_ratelimit; then RL_STATUS=ok; else log "rate limits: $RL_REASON"; fi
-    fi
     return 0
 }
 
@@ -990,7 +1039,8 @@ rl_cmd_total() { # rl_cmd_total TARGET CONNS CMD: calls of CMD (exact name) in t
 rl_round_trips() {
     local g i r g0 i0 r0
     g="$(rl_cmd_total "$1" "$2" get)" i="$(rl_cmd_total "$1" "$2" incrby)" r="${T_RREQ[$1,$2]:-0}"
-    g0="$(rl_cmd_total tn-tenancy "$2" get)" i0="$(rl_cmd_total tn-tenancy "$2" incrby)" r0="${T_RREQ[tn-tenancy,$2]:-0}"
+    local ref="tn-tenancy-ref-${1#tn-rl-}"
+    g0="$(rl_cmd_total "$ref" "$2" get)" i0="$(rl_cmd_total "$ref" "$2" incrby)" r0="${T_RREQ[$ref,$2]:-0}"
     awk -v g="$g" -v i="$i" -v r="$r" -v g0="$g0" -v i0="$i0" -v r0="$r0" 'BEGIN {
         if (r + 0 <= 0) { print "n/a"; exit }
         v = (g + i) / 2 / r - (r0 > 0 ? (g0 + i0) / 2 / r0 : 0)
@@ -1009,14 +1059,15 @@ rl_report() {
     echo "on lifecycle routes (1e9 per second, never reached: every request is counted and allowed), in \`local\` mode (one"
     echo "table and mutex per process), \`redis\` mode (one pipeline per request: INCRBY+PEXPIRE the current window, GET the"
     echo "previous) and \`redis\` with \`sync_interval: $RL_SYNC\` (one pipeline per worker thread and interval). Each is its own"
-    echo "process, measured after (c) in the same run (machine drift between them is not cancelled out)."
+    echo "process, running beside the (c) process and measured in turn with it (A B, B A, ...): *CPU per request* is the"
+    echo "median of the run-by-run ratios, (min–max) in brackets, so that the machine's drift hits both alike."
     echo "*Round trips/req*: the plugin's pipelines, counted from \`INFO commandstats\` as (GET + INCRBY) / 2 (one op per window"
     echo "and limit in every pipeline), minus (c)'s, divided by the completed requests."
     echo
     echo "| Ratio to (c) | CPU per request (${C_HIGH} conns) | CPU per request (${C_LOW} conn) | Throughput (${C_HIGH} conns) | Round trips/req (${C_HIGH} conns) | Target |"
     echo "|---|---:|---:|---:|---:|---|"
     for m in local redis batched; do
-        echo "| ratelimit-$m/tenancy | $(fmt_ratio "${R_CPU[tn-rl-$m,$C_HIGH]:-}" "${R_CPU[tn-tenancy,$C_HIGH]:-}") | $(fmt_ratio "${R_CPU[tn-rl-$m,$C_LOW]:-}" "${R_CPU[tn-tenancy,$C_LOW]:-}") | $(fmt_ratio "${R_RPS[tn-rl-$m,$C_HIGH]:-}" "${R_RPS[tn-tenancy,$C_HIGH]:-}") | $(rl_round_trips "tn-rl-$m" "$C_HIGH") | $(case $m in local) echo "≤ 1.05, 0 round trips" ;; redis) echo "≤ 1.3, ≤ 1 round trip" ;; batched) echo "≤ 1.1, ≤ 0.01 round trips" ;; esac) |"
+        echo "| ratelimit-$m/tenancy | $(abp_range "rl-$m" "$C_HIGH") | $(abp_range "rl-$m" "$C_LOW") | $(fmt_ratio "${R_RPS[tn-rl-$m,$C_HIGH]:-}" "${R_RPS[tn-tenancy-ref-$m,$C_HIGH]:-}") | $(rl_round_trips "tn-rl-$m" "$C_HIGH") | $(case $m in local) echo "≤ 1.05, 0 round trips" ;; redis) echo "≤ 1.3, ≤ 1 round trip" ;; batched) echo "≤ 1.1, ≤ 0.01 round trips" ;; esac) |"
     done
     for m in local redis batched; do
         if [ -n "${NOTE[tn-rl-$m]:-}" ]; then echo "- $(label "tn-rl-$m") ${NOTE[tn-rl-$m]}"; fi
@@ -1241,7 +1292,7 @@ cat "$RESULTS" >&2
 echo "tenancy/plain cpu-per-request: $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
 echo "token/key cpu-per-request: $(if [ -n "${R_AB[$C_HIGH]:-}" ]; then echo "${R_AB[$C_HIGH]%% *}"; else echo n/a; fi)"
 for m in local redis batched; do
-    echo "ratelimit-$m/tenancy cpu-per-request: $(fmt_ratio "${R_CPU[tn-rl-$m,$C_HIGH]:-}" "${R_CPU[tn-tenancy,$C_HIGH]:-}")"
+    echo "ratelimit-$m/tenancy cpu-per-request: $(abp_range "rl-$m" "$C_HIGH")"
 done
 for m in local redis batched; do
     echo "ratelimit-$m redis-round-trips-per-request: $(if [ "${RL_STATUS:-}" = ok ]; then rl_round_trips "tn-rl-$m" "$C_HIGH"; else echo n/a; fi)"
