@@ -133,6 +133,8 @@ void sg_store__memory_counters(sg_store_op_t *op); /* runs op at once */
 void sg_store__memory_counters_dispose(void);
 int sg_store__redis_counters_send(sg_store_op_t *op);                                    /* queues the batch; 0 on success */
 void sg_store__redis_counters_reply(sg_store_op_t *op, const void *reply, size_t index); /* a redisReply of the batch */
+/* takes the index-th reply (a redisReply) of op's current step into its results (store_redis_reply.c) */
+void sg_store__redis_take_reply(sg_store_op_t *op, const void *reply, size_t index);
 /* store_redis.c: queues one command for op (its reply goes to op); 0 on success */
 int sg_store__redis_send(sg_store_op_t *op, int argc, const char **argv);
 
