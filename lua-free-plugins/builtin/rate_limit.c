@@ -220,25 +220,52 @@ static uint64_t retry_s(const rl_decision_t *d)
     return s == 0 ? 1 : s;
 }
 
+/* decimal digits of v at dst (room for 20); returns their count. Five numbers per response: no snprintf on this path. */
+static size_t put_u64(char *dst, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (size_t i = 0; i != n; ++i)
+        dst[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* appends src to buf (of size cap) at *len when it fits whole */
+static void put_mem(char *buf, size_t cap, size_t *len, const char *src, size_t n)
+{
+    if (*len + n <= cap) {
+        memcpy(buf + *len, src, n);
+        *len += n;
+    }
+}
+
 /* RateLimit-Policy, RateLimit and RateLimit-Limit/-Remaining/-Reset (one field each); counted = 0 when the store could
  * not answer: only the policy is known then */
 static void set_headers(rl_work_t *w, int counted)
 {
     const sg_plugin_api_t *api = w->api;
-    char policy[RL_MAX_MATCH * 64], state[RL_MAX_MATCH * 64], num[32];
-    size_t plen = 0, slen = 0, primary = 0;
+    char policy[RL_MAX_MATCH * 84], state[RL_MAX_MATCH * 84], num[24];
+    size_t plen = 0, slen = 0, primary = 0, n;
     for (size_t i = 0; i != w->n; ++i) {
         const rl_match_t *m = &w->m[i];
         uint64_t t = m->d.allowed ? ceil_s(m->d.reset_ms) : retry_s(&m->d);
-        plen += (size_t)snprintf(policy + plen, sizeof(policy) - plen, "%s\"%s\";q=%" PRId64 ";w=%" PRIu64, i == 0 ? "" : ", ",
-                                 m->limit->name, m->rate->burst, ceil_s(m->rate->window_ms));
-        slen += (size_t)snprintf(state + slen, sizeof(state) - slen, "%s\"%s\";r=%" PRId64 ";t=%" PRIu64, i == 0 ? "" : ", ",
-                                 m->limit->name, m->d.remaining, t);
-        /* items are at most ~60 bytes (32-byte names, bounded numbers): 64 each never truncates; clamp anyway */
-        if (plen >= sizeof(policy))
-            plen = sizeof(policy) - 1;
-        if (slen >= sizeof(state))
-            slen = sizeof(state) - 1;
+        if (i != 0) {
+            put_mem(policy, sizeof(policy), &plen, ", ", 2);
+            put_mem(state, sizeof(state), &slen, ", ", 2);
+        }
+        /* the policy item is the rate's, formatted at config time; the state item: "name";r=remaining;t=seconds */
+        put_mem(policy, sizeof(policy), &plen, m->rate->policy, m->rate->policy_len);
+        put_mem(state, sizeof(state), &slen, "\"", 1);
+        put_mem(state, sizeof(state), &slen, m->limit->name, strlen(m->limit->name));
+        put_mem(state, sizeof(state), &slen, "\";r=", 4);
+        n = put_u64(num, m->d.remaining > 0 ? (uint64_t)m->d.remaining : 0);
+        put_mem(state, sizeof(state), &slen, num, n);
+        put_mem(state, sizeof(state), &slen, ";t=", 3);
+        n = put_u64(num, t);
+        put_mem(state, sizeof(state), &slen, num, n);
         /* the limit the client must mind: a refusing one (the longest wait), else the fewest remaining (then the longest reset) */
         const rl_match_t *p = &w->m[primary];
         if (i != 0 && (p->d.allowed != m->d.allowed ? !m->d.allowed
@@ -252,12 +279,12 @@ static void set_headers(rl_work_t *w, int counted)
         return;
     const rl_match_t *p = &w->m[primary];
     api->res_set_header(w->req, "ratelimit", 9, state, slen);
-    api->res_set_header(w->req, "ratelimit-limit", 15, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, p->rate->burst));
-    api->res_set_header(w->req, "ratelimit-remaining", 19, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, p->d.remaining));
+    api->res_set_header(w->req, "ratelimit-limit", 15, num, put_u64(num, (uint64_t)p->rate->burst));
+    api->res_set_header(w->req, "ratelimit-remaining", 19, num, put_u64(num, p->d.remaining > 0 ? (uint64_t)p->d.remaining : 0));
     uint64_t t = p->d.allowed ? ceil_s(p->d.reset_ms) : retry_s(&p->d);
-    api->res_set_header(w->req, "ratelimit-reset", 15, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, t));
+    api->res_set_header(w->req, "ratelimit-reset", 15, num, put_u64(num, t));
     if (!p->d.allowed)
-        api->res_set_header(w->req, "retry-after", 11, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, t));
+        api->res_set_header(w->req, "retry-after", 11, num, put_u64(num, t));
 }
 
 static void count_metric(sg_plugin_metric_t *metric, const sg_plugin_api_t *api, const char *tenant, const char *limit,

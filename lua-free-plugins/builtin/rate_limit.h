@@ -96,6 +96,9 @@ typedef struct st_rl_rate_t {
     uint64_t per_ms;
     int64_t burst; /* = L, the requests a window holds */
     uint64_t window_ms;
+    /* this rate's RateLimit-Policy item, "name";q=burst;w=window_s: constant, so formatted once at config time */
+    char policy[80];
+    size_t policy_len;
 } rl_rate_t;
 
 typedef struct st_rl_override_t {

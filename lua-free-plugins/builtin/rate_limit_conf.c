@@ -14,6 +14,8 @@
  *       on_store_error: fail_open | fail_closed
  *       tenants: {team-b: {rate: 2, burst: 4}, team-a: {unlimited: true}}
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "rate_limit.h"
@@ -299,10 +301,15 @@ rl_conf_t *rl_conf_parse(const sg_plugin_api_t *api, sg_plugin_conf_t *c)
         rl_limit_t *l = &conf->limits[conf->num_limits++];
         if (parse_limit(api, item, conf, l) < 0)
             goto Error;
-        /* batched counts of a window must be sent before the window after it starts */
-        for (size_t j = 0; conf->sync_interval_ms != 0 && j <= l->num_overrides; ++j) {
-            const rl_rate_t *r = j == 0 ? &l->rate : &l->overrides[j - 1].rate;
-            if (r->set && r->window_ms < conf->sync_interval_ms) {
+        for (size_t j = 0; j <= l->num_overrides; ++j) {
+            rl_rate_t *r = j == 0 ? &l->rate : &l->overrides[j - 1].rate;
+            if (r->set) {
+                int len = snprintf(r->policy, sizeof(r->policy), "\"%s\";q=%" PRId64 ";w=%" PRIu64, l->name, r->burst,
+                                   (r->window_ms + 999) / 1000);
+                r->policy_len = len < 0 ? 0 : (size_t)len < sizeof(r->policy) ? (size_t)len : sizeof(r->policy) - 1;
+            }
+            /* batched counts of a window must be sent before the window after it starts */
+            if (conf->sync_interval_ms != 0 && r->set && r->window_ms < conf->sync_interval_ms) {
                 api->conf_error(item, NULL, "limit '%s' has a %llu ms window, shorter than sync_interval", l->name,
                                 (unsigned long long)r->window_ms);
                 goto Error;
