@@ -697,11 +697,14 @@ run_port_tokens() {
 # (e) the rate-limit plugin (issue 9) on the tenancy path: the (c) config with rate-limit after key-auth and one limit
 # per tenant that no request reaches (so every request is counted and allowed), in each mode; one sandgate process per
 # mode, same upstream, same Redis.
-RL_MODES=(local redis batched)
+# BENCH_RL_MODES: which modes (e) measures; "none" is the control: the same process without the plugin, measured the same
+# way, which shows what the pairing itself reads for two identical processes (ideally 1.00)
+read -r -a RL_MODES <<<"${BENCH_RL_MODES:-local redis batched}"
 RL_SYNC="${BENCH_RL_SYNC:-100ms}"
 RL_REASON=""
 rl_plugin_yaml() { # rl_plugin_yaml MODE: the plugin entry, indented for the top-level plugins list
     local mode="$1"
+    [ "$mode" != none ] || return 0
     echo "  - name: rate-limit"
     echo "    config:"
     case "$mode" in
@@ -712,45 +715,63 @@ rl_plugin_yaml() { # rl_plugin_yaml MODE: the plugin entry, indented for the top
     echo "      limits:"
     echo "        - {name: bench, route: lifecycle, by: [tenant], rate: 1000000000, per: 1s}"
 }
-# run_ratelimit BASE_PID: each mode in its own process beside the running (c) process BASE_PID, measured in turn with it.
+# start_rl MODE PORT ADMIN_PORT: a tenant-path sandgate with the rate-limit plugin in MODE ("none": without it) on PORT;
+# sets STARTED_PID, or RL_REASON and returns 1.
+start_rl() {
+    local mode="$1" port="$2" admin="$3" dir="$TMP/rl-$1-$2" url="http://127.0.0.1:$2$T_PATH" hdrs want=5 pid
+    mkdir -p "$dir/sandgate"
+    render "$BENCH_DIR/sandgate-tenancy.yaml.in" "$dir/base.yaml" TMP="$dir" UPSTREAM_PORT="$UPSTREAM_PORT" \
+        PROXY_PORT="$port" ADMIN_PORT="$admin" ADMIN_KEY_HASH="$TEN_ADMIN_HASH" BACKEND_API_KEY=bench-backend-key \
+        TENANT_ID="$TENANT_ID" REDIS_PORT="$REDIS_PORT" REDIS_PREFIX="$REDIS_PREFIX" KEY_POSITIVE_TTL="$KEY_TTL" \
+        RECONCILE_INTERVAL="$RECONCILE"
+    # the plugin goes right after key-auth's entry (its positive_ttl line)
+    rl_plugin_yaml "$mode" >"$dir/plugin.yaml"
+    sed "/positive_ttl:/r $dir/plugin.yaml" "$dir/base.yaml" >"$dir/sandgate.yaml"
+    cp "$dir/sandgate.yaml" "$OUT_DIR/sandgate-ratelimit-$mode.yaml"
+    start_sandgate "$dir/sandgate.yaml" "$dir/sandgate" || {
+        RL_REASON="sandgate -t rejected $dir/sandgate.yaml"
+        return 1
+    }
+    pid="$STARTED_PID"
+    wait_backend_up "$TEN_ADMIN_KEY" "$admin" && wait_proxied "$pid" "$url" "$T_HEADER" || {
+        tail -n 20 "$dir/sandgate/stdout.log" >&2 || true
+        RL_REASON="($mode): GET $T_PATH through sandgate never returned the upstream's 200"
+        stop_and_forget "$pid"
+        return 1
+    }
+    [ "$mode" != none ] || want=0
+    hdrs="$(curl -s -D - -o /dev/null -H "$T_HEADER" "$url" | tr -d '\r' | grep -ic '^ratelimit' || true)"
+    if [ "$hdrs" != "$want" ]; then
+        RL_REASON="($mode): the response carries $hdrs RateLimit fields, not $want"
+        stop_and_forget "$pid"
+        return 1
+    fi
+    STARTED_PID="$pid"
+}
+
+# run_ratelimit: per mode, two fresh processes with the same config but for the plugin, side by side, measured in turn
+# (a process started earlier and already loaded reads cheaper: with the (c) process as the reference, the control
+# "none" read 1.11). Mode "none" is that control: two identical processes.
 run_ratelimit() {
-    local base_pid="$1" mode dir pid url hdrs rl_port rl_admin
+    local mode pid ref rl_port rl_admin ref_port ref_admin
     rl_port="$(free_port 18750 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT" "$REDIS_PORT")"
     rl_admin="$(free_port 18760 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT" "$REDIS_PORT" "$rl_port")"
-    url="http://127.0.0.1:$rl_port$T_PATH"
+    ref_port="$(free_port 18770 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT" "$REDIS_PORT" "$rl_port" "$rl_admin")"
+    ref_admin="$(free_port 18780 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT" "$REDIS_PORT" "$rl_port" "$rl_admin" "$ref_port")"
     for mode in "${RL_MODES[@]}"; do
-        dir="$TMP/rl-$mode"
-        mkdir -p "$dir/sandgate"
-        render "$BENCH_DIR/sandgate-tenancy.yaml.in" "$dir/base.yaml" TMP="$dir" UPSTREAM_PORT="$UPSTREAM_PORT" \
-            PROXY_PORT="$rl_port" ADMIN_PORT="$rl_admin" ADMIN_KEY_HASH="$TEN_ADMIN_HASH" BACKEND_API_KEY=bench-backend-key \
-            TENANT_ID="$TENANT_ID" REDIS_PORT="$REDIS_PORT" REDIS_PREFIX="$REDIS_PREFIX" KEY_POSITIVE_TTL="$KEY_TTL" \
-            RECONCILE_INTERVAL="$RECONCILE"
-        # the plugin goes right after key-auth's entry (its positive_ttl line)
-        rl_plugin_yaml "$mode" >"$dir/plugin.yaml"
-        sed "/positive_ttl:/r $dir/plugin.yaml" "$dir/base.yaml" >"$dir/sandgate.yaml"
-        cp "$dir/sandgate.yaml" "$OUT_DIR/sandgate-ratelimit-$mode.yaml"
-        start_sandgate "$dir/sandgate.yaml" "$dir/sandgate" || {
-            RL_REASON="sandgate -t rejected $dir/sandgate.yaml"
+        start_rl none "$ref_port" "$ref_admin" || return 1
+        ref="$STARTED_PID"
+        start_rl "$mode" "$rl_port" "$rl_admin" || {
+            stop_and_forget "$ref"
             return 1
         }
         pid="$STARTED_PID"
-        wait_backend_up "$TEN_ADMIN_KEY" "$rl_admin" && wait_proxied "$pid" "$url" "$T_HEADER" || {
-            tail -n 20 "$dir/sandgate/stdout.log" >&2 || true
-            RL_REASON="($mode): GET $T_PATH through sandgate never returned the upstream's 200"
-            stop_and_forget "$pid"
-            return 1
-        }
-        hdrs="$(curl -s -D - -o /dev/null -H "$T_HEADER" "$url" | tr -d '\r' | grep -ic '^ratelimit' || true)"
-        if [ "$hdrs" != 5 ]; then
-            RL_REASON="($mode): the response carries $hdrs RateLimit fields, not 5: the plugin is not active"
-            stop_and_forget "$pid"
-            return 1
-        fi
-        bench_ab_procs "rl-$mode" "tn-rl-$mode" "$pid" "$url" "tn-tenancy-ref-$mode" "$base_pid" \
-            "http://127.0.0.1:$PROXY_PORT$T_PATH" "$T_HEADER"
+        bench_ab_procs "rl-$mode" "tn-rl-$mode" "$pid" "http://127.0.0.1:$rl_port$T_PATH" "tn-tenancy-ref-$mode" "$ref" \
+            "http://127.0.0.1:$ref_port$T_PATH" "$T_HEADER"
         stop_and_forget "$pid"
-        NOTE[tn-rl-$mode]="access log: $(access_summary "$dir/sandgate/access.log")"
-        cp "$dir/sandgate/stdout.log" "$OUT_DIR/sandgate-ratelimit-$mode.log"
+        stop_and_forget "$ref"
+        NOTE[tn-rl-$mode]="access log: $(access_summary "$TMP/rl-$mode-$rl_port/sandgate/access.log")"
+        cp "$TMP/rl-$mode-$rl_port/sandgate/stdout.log" "$OUT_DIR/sandgate-ratelimit-$mode.log"
     done
     return 0
 }
@@ -857,7 +878,7 @@ run_tenancy() {
     # (e) the same path with rate limits, each mode measured in turn with this process
     if [ "${BENCH_RATELIMIT:-1}" = 1 ]; then
         RL_STATUS=failed
-        if run_ratelimit "$pid"; then RL_STATUS=ok; else log "rate limits: $RL_REASON"; fi
+        if run_ratelimit; then RL_STATUS=ok; else log "rate limits: $RL_REASON"; fi
     fi
     TEN_STORE_AFTER="$(rcli HGETALL "${REDIS_PREFIX}sbx:$SBX_ID" | paste -sd' ')"
     TEN_REDIS_RSS="$(mem_kb VmRSS "$REDIS_PID")"
@@ -1059,17 +1080,18 @@ rl_report() {
     echo "on lifecycle routes (1e9 per second, never reached: every request is counted and allowed), in \`local\` mode (one"
     echo "table and mutex per process), \`redis\` mode (one pipeline per request: INCRBY+PEXPIRE the current window, GET the"
     echo "previous) and \`redis\` with \`sync_interval: $RL_SYNC\` (one pipeline per worker thread and interval). Each is its own"
-    echo "process, running beside the (c) process and measured in turn with it (A B, B A, ...): *CPU per request* is the"
-    echo "median of the run-by-run ratios, (min–max) in brackets, so that the machine's drift hits both alike."
+    echo "process, started together with a reference process of the same config without the plugin and measured in turn"
+    echo "with it (A B, B A, ...): *CPU per request* is the median of the run-by-run ratios, (min–max) in brackets, so that"
+    echo "the machine's drift hits both alike. \`BENCH_RL_MODES=\"none ...\"\` adds the control: two identical processes."
     echo "*Round trips/req*: the plugin's pipelines, counted from \`INFO commandstats\` as (GET + INCRBY) / 2 (one op per window"
     echo "and limit in every pipeline), minus (c)'s, divided by the completed requests."
     echo
     echo "| Ratio to (c) | CPU per request (${C_HIGH} conns) | CPU per request (${C_LOW} conn) | Throughput (${C_HIGH} conns) | Round trips/req (${C_HIGH} conns) | Target |"
     echo "|---|---:|---:|---:|---:|---|"
-    for m in local redis batched; do
-        echo "| ratelimit-$m/tenancy | $(abp_range "rl-$m" "$C_HIGH") | $(abp_range "rl-$m" "$C_LOW") | $(fmt_ratio "${R_RPS[tn-rl-$m,$C_HIGH]:-}" "${R_RPS[tn-tenancy-ref-$m,$C_HIGH]:-}") | $(rl_round_trips "tn-rl-$m" "$C_HIGH") | $(case $m in local) echo "≤ 1.05, 0 round trips" ;; redis) echo "≤ 1.3, ≤ 1 round trip" ;; batched) echo "≤ 1.1, ≤ 0.01 round trips" ;; esac) |"
+    for m in "${RL_MODES[@]}"; do
+        echo "| ratelimit-$m/tenancy | $(abp_range "rl-$m" "$C_HIGH") | $(abp_range "rl-$m" "$C_LOW") | $(fmt_ratio "${R_RPS[tn-rl-$m,$C_HIGH]:-}" "${R_RPS[tn-tenancy-ref-$m,$C_HIGH]:-}") | $(rl_round_trips "tn-rl-$m" "$C_HIGH") | $(case $m in local) echo "≤ 1.05, 0 round trips" ;; redis) echo "≤ 1.3, ≤ 1 round trip" ;; batched) echo "≤ 1.1, ≤ 0.01 round trips" ;; none) echo "control: 1.00 expected" ;; esac) |"
     done
-    for m in local redis batched; do
+    for m in "${RL_MODES[@]}"; do
         if [ -n "${NOTE[tn-rl-$m]:-}" ]; then echo "- $(label "tn-rl-$m") ${NOTE[tn-rl-$m]}"; fi
         for c in "${CONNS[@]}"; do
             if [ -n "${T_RDETAIL[tn-rl-$m,$c]:-}" ]; then echo "- $(label "tn-rl-$m") Redis commands at $c conn(s), by run: ${T_RDETAIL[tn-rl-$m,$c]}"; fi
@@ -1291,10 +1313,10 @@ log "wrote $RESULTS"
 cat "$RESULTS" >&2
 echo "tenancy/plain cpu-per-request: $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
 echo "token/key cpu-per-request: $(if [ -n "${R_AB[$C_HIGH]:-}" ]; then echo "${R_AB[$C_HIGH]%% *}"; else echo n/a; fi)"
-for m in local redis batched; do
+for m in "${RL_MODES[@]}"; do
     echo "ratelimit-$m/tenancy cpu-per-request: $(abp_range "rl-$m" "$C_HIGH")"
 done
-for m in local redis batched; do
+for m in "${RL_MODES[@]}"; do
     echo "ratelimit-$m redis-round-trips-per-request: $(if [ "${RL_STATUS:-}" = ok ]; then rl_round_trips "tn-rl-$m" "$C_HIGH"; else echo n/a; fi)"
 done
 headline="$(fmt_ratio "${R_CPU[sandgate,$C_HIGH]:-}" "${R_CPU[nginx,$C_HIGH]:-}")"
