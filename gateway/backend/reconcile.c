@@ -17,6 +17,7 @@
 #include "backend/sandbox_rec.h"
 #include "backend/reconcile.h"
 #include "util/clock.h"
+#include "util/router.h"
 #include "store/store.h"
 
 #define PAGE_SIZE 200
@@ -40,6 +41,7 @@ struct st_round_t {
     sg_config_t *config; /* retained for the round */
     scan_t *scans;
     size_t pending;
+    size_t adopting; /* adoptions being verified with their backend */
     size_t adopted, forgotten;
     int64_t started_ms;
     int *running;
@@ -72,6 +74,48 @@ static scan_t *scan_of(round_t *rd, const char *backend)
     return NULL;
 }
 
+/*
+ * A sandbox the store does not know is adopted only once its backend confirms it again: the listing may be seconds
+ * old, and a sandbox deleted in between (its record and ledger entry already gone) would come back as a ghost that
+ * counts against its tenant's quota until the next round.
+ */
+typedef struct st_adopt_t {
+    round_t *rd;
+    sg_sandbox_rec_t rec;
+} adopt_t;
+
+static void adoption_done(round_t *rd)
+{
+    if (--rd->adopting == 0)
+        end_round(rd);
+}
+
+static void on_adoption_checked(void *data, const char *err, int status, h2o_iovec_t body)
+{
+    adopt_t *a = data;
+    round_t *rd = a->rd;
+    json_t *obj = err == NULL && status == 200 ? json_loadb(body.base, body.len, 0, NULL) : NULL;
+    const char *state = json_string_value(json_object_get(json_object_get(obj, "status"), "state"));
+    if (obj != NULL) {
+        sg_store_put_sandbox(rd->store, &a->rec, ignore, NULL);
+        /* a Failed or Terminated sandbox keeps its record but does not count */
+        if (state != NULL && (strcmp(state, "Terminated") == 0 || strcmp(state, "Failed") == 0))
+            sg_store_quota_forget(rd->store, a->rec.tenant, SG_QUOTA_KIND_SANDBOX, a->rec.id);
+        rd->adopted++;
+    }
+    json_decref(obj);
+    free(a);
+    adoption_done(rd);
+}
+
+static void verify_adoption(adopt_t *a, sg_backend_conf_t *be)
+{
+    char path[SG_STORE_ID_MAX + 32];
+    int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s", a->rec.id);
+    sg_backend_call(a->rd->loop, a->rd->config, be, "GET", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0),
+                    h2o_iovec_init(NULL, 0), 1024 * 1024, on_adoption_checked, a);
+}
+
 static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *recs, size_t n)
 {
     round_t *rd = data;
@@ -97,6 +141,7 @@ static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *r
         }
     }
     /* adopt what the backends hold for known tenants but the store forgot */
+    rd->adopting = 1; /* held until every candidate is started */
     for (size_t i = 0; i != rd->config->num_backends; ++i) {
         scan_t *s = rd->scans + i;
         const char *id;
@@ -105,17 +150,19 @@ static void on_store_list(void *data, const char *err, const sg_sandbox_rec_t *r
         {
             if (json_object_get(known, id) != NULL || !json_is_object(item))
                 continue;
-            sg_sandbox_rec_t rec;
-            if (sg_sandbox_rec_from_json(rd->config->lifecycle.tenant_tag, s->be->name, item, &rec) != 0 || rec.tenant[0] == '\0')
+            adopt_t *a = calloc(1, sizeof(*a));
+            if (a == NULL || sg_sandbox_rec_from_json(rd->config->lifecycle.tenant_tag, s->be->name, item, &a->rec) != 0 ||
+                a->rec.tenant[0] == '\0') {
+                free(a);
                 continue;
-            sg_store_put_sandbox(rd->store, &rec, ignore, NULL);
-            if (json_object_get(s->dead, id) != NULL)
-                sg_store_quota_forget(rd->store, rec.tenant, SG_QUOTA_KIND_SANDBOX, rec.id);
-            rd->adopted++;
+            }
+            a->rd = rd;
+            ++rd->adopting;
+            verify_adoption(a, s->be);
         }
     }
     json_decref(known);
-    end_round(rd);
+    adoption_done(rd);
 }
 
 static void scan_page(scan_t *s);

@@ -328,3 +328,38 @@ test('redis killed and restarted: quota operations fail closed (or open per tena
   const members = await ctx.redis.cmd('ZRANGE', `${prefix}quota:{closed}`, '0', '-1');
   assert.deepEqual(members.filter((m) => m.startsWith('s:')).map((m) => m.slice(2)).sort(), (await liveOn([sim], 'closed')).map((s) => s.id).sort());
 }));
+
+test('redis: a sandbox deleted while a reconciliation round is listing the backends is not adopted back (no ghost in the ledger)', { timeout: 60000 }, run(async () => {
+  const simA = await env.sim({ name: 'q-ghost-a' });
+  const simB = await env.sim({ name: 'q-ghost-b' });
+  const key = T.newKey('ghost');
+  const prefix = `sg-qg-${crypto.randomBytes(3).toString('hex')}:`;
+  const gw = await T.startGateway({
+    backends: [h.backend(simA), h.backend(simB)], workers: 1, https: false,
+    tenants: [{ id: 'ghost', keys: [T.keyHash(key)], policy: { max_sandboxes: 1 } }],
+    redis: { address: ctx.redis.address, prefix },
+    lifecycle: { reconcile_interval: '1s' },
+  });
+  env.gateways.push(gw);
+  const c = T.client(gw.httpUrl, key);
+  for (let round = 0; round < 3; round++) {
+    await T.resetFaults([simA, simB]);
+    const s = await c.post('/v1/sandboxes', body());
+    assert.equal(s.status, 202, s.text);
+    await c.waitState(s.json.id, 'Running');
+    // the other backend answers its listing 2 s late: each round lists the sandbox's backend at once, then waits
+    const onA = (await liveOn([simA], 'ghost')).some((x) => x.id === s.json.id);
+    const [home, slow] = onA ? [simA, simB] : [simB, simA];
+    await T.simFaults([slow], { responseLatencyMs: 2000 });
+    // wait until a round that started after the fault has listed the sandbox's backend: it now waits 2 s for the other
+    const since = (await h.request(`${home.base}/_sim/requests?since=0`)).json.lastSeq;
+    await h.waitFor(async () => (await h.request(`${home.base}/_sim/requests?since=${since}&pathPrefix=/v1/sandboxes?page=`)).json.items.length > 0,
+      { timeoutMs: 8000, intervalMs: 20, what: 'a reconciliation round listing the backend' });
+    assert.equal((await c.del(`/v1/sandboxes/${s.json.id}`)).status, 204);
+    await h.sleep(3500); // that round ends (and would adopt what its listing saw), the next one starts
+    const members = await ctx.redis.cmd('ZRANGE', `${prefix}quota:{ghost}`, '0', '-1');
+    assert.deepEqual(members.filter((m) => m.startsWith('s:')), [], `round ${round}: the deleted sandbox counts again`);
+    assert.equal(await ctx.redis.cmd('EXISTS', `${prefix}sbx:${s.json.id}`), 0, `round ${round}: its record came back`);
+  }
+  await T.resetFaults([simA, simB]);
+}));
