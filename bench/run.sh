@@ -371,25 +371,16 @@ bench_target() {
     done
 }
 
-# bench_ab NAME_A HEADER_A NAME_B HEADER_B PID URL: two ways of sending the same request to the same process,
-# measured in turn (A B, B A, A B, ...) so that the machine's drift hits both alike. Besides each target's medians,
-# R_AB[CONNS] holds "median min max" of the run-by-run CPU-per-request ratios A/B.
-declare -A R_AB
-ab_range() { # "M (min–max)" of R_AB[CONNS]
-    local m lo hi
-    read -r m lo hi <<<"${R_AB[$1]:-n/a n/a n/a}"
-    echo "$m ($lo–$hi)"
-}
-# bench_ab_procs KEY NAME_A PID_A URL_A NAME_B PID_B URL_B HEADER: two processes serving the same request (e.g. the
-# same config with and without a plugin), measured in turn (A B, B A, ...) like bench_ab; only A is registered as a
-# target (B is a reference measured again beside it). R_ABP[KEY,CONNS] holds "median min max" of the run-by-run
-# CPU-per-request ratios A/B.
+# ab_pairs KEY REG_B NAME_A PID_A URL_A HEADER_A NAME_B PID_B URL_B HEADER_B: A and B measured in turn (A B, B A, A B,
+# ...) so that the machine's drift hits both alike. Besides each target's medians, R_ABP[KEY,CONNS] holds "median min
+# max" of the run-by-run CPU-per-request ratios A/B. REG_B=1 registers B as a target too (else it is a reference).
 declare -A R_ABP
-bench_ab_procs() {
-    local key="$1" na="$2" pa="$3" ua="$4" nb="$5" pb="$6" ub="$7" hdr="$8" c i procs_a procs_b ra rb la lb ratios
+ab_pairs() {
+    local key="$1" reg_b="$2" na="$3" pa="$4" ua="$5" ha="$6" nb="$7" pb="$8" ub="$9" hb="${10}" c i procs_a procs_b ra rb la lb ratios
     register_target "$na"
-    warm_up "$na" "$ua" "$hdr"
-    warm_up "$nb" "$ub" "$hdr"
+    [ "$reg_b" != 1 ] || register_target "$nb"
+    warm_up "$na" "$ua" "$ha"
+    warm_up "$nb" "$ub" "$hb"
     for c in "${CONNS[@]}"; do
         mapfile -t procs_a < <(tree "$pa")
         mapfile -t procs_b < <(tree "$pb")
@@ -397,14 +388,14 @@ bench_ab_procs() {
         ra="" rb="" ratios=""
         for i in $(seq "$REPEAT"); do
             if [ $((i % 2)) -eq 1 ]; then
-                measure_run "$na" "$c" "$i" "$ua" "$hdr" "${procs_a[@]}"
+                measure_run "$na" "$c" "$i" "$ua" "$ha" "${procs_a[@]}"
                 la="$MEASURED"
-                measure_run "$nb" "$c" "$i" "$ub" "$hdr" "${procs_b[@]}"
+                measure_run "$nb" "$c" "$i" "$ub" "$hb" "${procs_b[@]}"
                 lb="$MEASURED"
             else
-                measure_run "$nb" "$c" "$i" "$ub" "$hdr" "${procs_b[@]}"
+                measure_run "$nb" "$c" "$i" "$ub" "$hb" "${procs_b[@]}"
                 lb="$MEASURED"
-                measure_run "$na" "$c" "$i" "$ua" "$hdr" "${procs_a[@]}"
+                measure_run "$na" "$c" "$i" "$ua" "$ha" "${procs_a[@]}"
                 la="$MEASURED"
             fi
             ra+="$la"$'\n'
@@ -416,47 +407,25 @@ bench_ab_procs() {
         R_ABP[$key,$c]="$(printf '%s' "$ratios" | sort -g | awk '{ v[NR] = $1 } END {
             m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
             printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')"
+        log "$na/$nb c=$c: CPU per request run by run, median min max: ${R_ABP[$key,$c]}"
     done
 }
+
+# bench_ab NAME_A HEADER_A NAME_B HEADER_B PID URL: two ways of sending the same request to the same process (key "ab").
+bench_ab() {
+    ab_pairs ab 1 "$1" "$5" "$6" "$2" "$3" "$5" "$6" "$4"
+}
+
+# bench_ab_procs KEY NAME_A PID_A URL_A NAME_B PID_B URL_B HEADER: two processes serving the same request (e.g. the
+# same config with and without a plugin); only A is registered as a target.
+bench_ab_procs() {
+    ab_pairs "$1" 0 "$2" "$3" "$4" "$8" "$5" "$6" "$7" "$8"
+}
+
 abp_range() { # "M (min–max)" of R_ABP[KEY,CONNS]
     local m lo hi
     read -r m lo hi <<<"${R_ABP[$1,$2]:-n/a n/a n/a}"
     echo "$m ($lo–$hi)"
-}
-
-bench_ab() {
-    local na="$1" ha="$2" nb="$3" hb="$4" pid="$5" url="$6" c i procs ra rb la lb ratios
-    register_target "$na"
-    register_target "$nb"
-    warm_up "$na" "$url" "$ha"
-    warm_up "$nb" "$url" "$hb"
-    for c in "${CONNS[@]}"; do
-        mapfile -t procs < <(tree "$pid")
-        place_proxy "$c" "${procs[@]}"
-        ra="" rb="" ratios=""
-        for i in $(seq "$REPEAT"); do
-            if [ $((i % 2)) -eq 1 ]; then
-                measure_run "$na" "$c" "$i" "$url" "$ha" "${procs[@]}"
-                la="$MEASURED"
-                measure_run "$nb" "$c" "$i" "$url" "$hb" "${procs[@]}"
-                lb="$MEASURED"
-            else
-                measure_run "$nb" "$c" "$i" "$url" "$hb" "${procs[@]}"
-                lb="$MEASURED"
-                measure_run "$na" "$c" "$i" "$url" "$ha" "${procs[@]}"
-                la="$MEASURED"
-            fi
-            ra+="$la"$'\n'
-            rb+="$lb"$'\n'
-            ratios+="$(awk -v a="${la##* }" -v b="${lb##* }" 'BEGIN { if (b > 0) printf "%.4f", a / b }')"$'\n'
-        done
-        record_runs "$na" "$c" "$ra" "${procs[@]}"
-        record_runs "$nb" "$c" "$rb" "${procs[@]}"
-        R_AB[$c]="$(printf '%s' "$ratios" | sort -g | awk '{ v[NR] = $1 } END {
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')"
-        log "$na/$nb c=$c: CPU per request run by run, median min max: ${R_AB[$c]}"
-    done
 }
 
 # ---------------------------------------------------------------- targets
@@ -1165,12 +1134,12 @@ tenancy_report() {
     echo "| Ratio | CPU per request (${C_HIGH} conns) | CPU per request (${C_LOW} conn) | Throughput (${C_HIGH} conns) |"
     echo "|---|---:|---:|---:|"
     echo "| tenancy/plain ((c)/(b)) | $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}") | $(fmt_ratio "${R_CPU[tn-tenancy,$C_LOW]:-}" "${R_CPU[tn-plain,$C_LOW]:-}") | $(fmt_ratio "${R_RPS[tn-tenancy,$C_HIGH]:-}" "${R_RPS[tn-plain,$C_HIGH]:-}") |"
-    if [ -n "${R_AB[$C_HIGH]:-}" ]; then
+    if [ -n "${R_ABP[ab,$C_HIGH]:-}" ]; then
         echo "| token/key ((d), medians of the targets) | $(fmt_ratio "${R_CPU[tn-port-token,$C_HIGH]:-}" "${R_CPU[tn-port-key,$C_HIGH]:-}") | $(fmt_ratio "${R_CPU[tn-port-token,$C_LOW]:-}" "${R_CPU[tn-port-key,$C_LOW]:-}") | $(fmt_ratio "${R_RPS[tn-port-token,$C_HIGH]:-}" "${R_RPS[tn-port-key,$C_HIGH]:-}") |"
         echo
         echo "(d) was measured in turn (token, key; key, token; ...), $REPEAT pairs per connection count, so that the"
         echo "machine's drift hits both alike. CPU per request token/key, pair by pair: ${C_HIGH} connections median"
-        echo "$(ab_range "$C_HIGH"); ${C_LOW} connection median $(ab_range "$C_LOW"). Target: ≤ 1.05 (the printed line is the"
+        echo "$(abp_range ab "$C_HIGH"); ${C_LOW} connection median $(abp_range ab "$C_LOW"). Target: ≤ 1.05 (the printed line is the"
         echo "median pair ratio at ${C_HIGH} connections)."
     fi
     echo
@@ -1312,7 +1281,7 @@ log "wrote $RESULTS"
 
 cat "$RESULTS" >&2
 echo "tenancy/plain cpu-per-request: $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
-echo "token/key cpu-per-request: $(if [ -n "${R_AB[$C_HIGH]:-}" ]; then echo "${R_AB[$C_HIGH]%% *}"; else echo n/a; fi)"
+echo "token/key cpu-per-request: $(if [ -n "${R_ABP[ab,$C_HIGH]:-}" ]; then echo "${R_ABP[ab,$C_HIGH]%% *}"; else echo n/a; fi)"
 for m in "${RL_MODES[@]}"; do
     echo "ratelimit-$m/tenancy cpu-per-request: $(abp_range "rl-$m" "$C_HIGH")"
 done
