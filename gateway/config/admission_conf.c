@@ -261,16 +261,16 @@ int sg_admission_set(sg_admission_t *adm, const char *name, json_t *v, int untyp
         return -2;
     const char *s = json_string_value(v);
     switch (table[key].type) {
-    case T_BOOL:
+    case T_BOOL: {
+        int b;
         if (json_is_boolean(v))
             adm->num[key] = json_is_true(v);
-        else if (untyped && s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0))
-            adm->num[key] = 1;
-        else if (untyped && s != NULL && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0))
-            adm->num[key] = 0;
+        else if (untyped && s != NULL && sg_parse_bool(s, &b) == 0)
+            adm->num[key] = b;
         else
             return sg_conf_errorf(err, errlen, "%s must be true or false", name);
         break;
+    }
     case T_UINT: {
         long long n = -1;
         char *end;

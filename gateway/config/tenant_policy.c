@@ -62,12 +62,11 @@ static int set_patterns(json_t *v, char ***list, size_t *n)
 static int parse_bool(json_t *v, int untyped, uint64_t *out)
 {
     const char *s = untyped ? json_string_value(v) : NULL;
+    int b;
     if (json_is_boolean(v))
         *out = json_is_true(v);
-    else if (s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0))
-        *out = 1;
-    else if (s != NULL && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0))
-        *out = 0;
+    else if (s != NULL && sg_parse_bool(s, &b) == 0)
+        *out = (uint64_t)b;
     else
         return -1;
     return 0;

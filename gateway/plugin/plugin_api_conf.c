@@ -53,14 +53,10 @@ int sg_plugin__conf_int(sg_plugin_conf_t *conf, const char *key, int64_t *out)
     const char *s = scalar_at(conf, key, &n, &ret);
     if (s == NULL)
         return ret;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno != 0) {
+    if (sg_parse_int(s, out) != 0) {
         sg_yaml_error(conf->y, n, "the value must be an integer, got '%s'", s);
         return -1;
     }
-    *out = v;
     return 1;
 }
 
@@ -73,11 +69,7 @@ int sg_plugin__conf_bool(sg_plugin_conf_t *conf, const char *key, int *out)
     const char *s = scalar_at(conf, key, &n, &ret);
     if (s == NULL)
         return ret;
-    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0) {
-        *out = 1;
-    } else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0) {
-        *out = 0;
-    } else {
+    if (sg_parse_bool(s, out) != 0) {
         sg_yaml_error(conf->y, n, "the value must be true or false, got '%s'", s);
         return -1;
     }

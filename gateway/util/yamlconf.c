@@ -200,14 +200,10 @@ int sg_yaml_int(sg_yaml_t *y, yaml_node_t *map, const char *key, int64_t *out)
     if (n == NULL)
         return ret;
     const char *s = sg_yaml_scalar(n);
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno != 0) {
+    if (sg_parse_int(s, out) != 0) {
         sg_yaml_error(y, n, "'%s' must be an integer, got '%s'", key, s);
         return -1;
     }
-    *out = v;
     return 1;
 }
 
@@ -233,15 +229,33 @@ int sg_yaml_bool(sg_yaml_t *y, yaml_node_t *map, const char *key, int *out)
     if (n == NULL)
         return ret;
     const char *s = sg_yaml_scalar(n);
-    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0) {
-        *out = 1;
-    } else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0) {
-        *out = 0;
-    } else {
+    if (sg_parse_bool(s, out) != 0) {
         sg_yaml_error(y, n, "'%s' must be true or false, got '%s'", key, s);
         return -1;
     }
     return 1;
+}
+
+int sg_parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int sg_parse_bool(const char *s, int *out)
+{
+    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)
+        *out = 1;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0)
+        *out = 0;
+    else
+        return -1;
+    return 0;
 }
 
 int sg_parse_duration_ms(const char *s, uint64_t *out)

@@ -51,6 +51,10 @@ int sg_yaml_size(sg_yaml_t *y, yaml_node_t *map, const char *key, uint64_t *out)
 
 /* Pure parsers (unit tested). Return 0 on success, -1 on malformed input. */
 int sg_parse_duration_ms(const char *s, uint64_t *out);
+/* a decimal integer (the whole string); 0 on success, -1 otherwise */
+int sg_parse_int(const char *s, int64_t *out);
+/* true/yes/on or false/no/off; 0 on success, -1 otherwise */
+int sg_parse_bool(const char *s, int *out);
 int sg_parse_size(const char *s, uint64_t *out);
 
 #endif
