@@ -150,6 +150,8 @@ static void free_results(sg_store_op_t *op)
     free(op->json);
     free(op->ids);
     free(op->counters);
+    free(op->claim_key);
+    op->claim_key = NULL;
     op->counters = NULL;
     op->sandboxes = NULL;
     op->snapshots = NULL;
@@ -205,6 +207,9 @@ void sg_store__finish(sg_store_op_t *op, const char *err)
         break;
     case SG_STORE_COUNTERS:
         ((sg_store_counters_cb)op->cb)(op->data, err, op->counters, op->num_counters);
+        break;
+    case SG_STORE_CLAIM:
+        ((sg_store_claim_cb)op->cb)(op->data, err, ok && op->claimed, ok ? op->claim_remaining_ms : 0);
         break;
     case SG_STORE_QUOTA_RESERVE:
     case SG_STORE_QUOTA_USAGE:
@@ -431,6 +436,15 @@ sg_store_op_t *sg_store_put_tenant(sg_store_t *s, const char *id, const char *js
     return submit(op, valid);
 }
 
+/* a counter key: 1..SG_STORE_COUNTER_KEY_MAX bytes, no whitespace or control characters */
+static int valid_counter_key(const char *key, size_t len)
+{
+    int valid = len != 0 && len <= SG_STORE_COUNTER_KEY_MAX;
+    for (size_t j = 0; valid && j != len; ++j)
+        valid = (unsigned char)key[j] > ' ' && key[j] != 0x7f;
+    return valid;
+}
+
 /* copies the counters into one block (entries, then the full keys) */
 sg_store_op_t *sg_store_counters(sg_store_t *s, const char *ns, const sg_store_counter_t *counters, size_t n,
                                  sg_store_counters_cb cb, void *data)
@@ -439,9 +453,7 @@ sg_store_op_t *sg_store_counters(sg_store_t *s, const char *ns, const sg_store_c
     size_t ns_len = strlen(ns), bytes = sizeof(*counters) * n;
     int valid = n != 0 && n <= SG_STORE_COUNTERS_MAX && ns_len <= SG_STORE_ID_MAX;
     for (size_t i = 0; valid && i != n; ++i) {
-        valid = counters[i].key_len != 0 && counters[i].key_len <= SG_STORE_COUNTER_KEY_MAX;
-        for (size_t j = 0; valid && j != counters[i].key_len; ++j)
-            valid = (unsigned char)counters[i].key[j] > ' ' && counters[i].key[j] != 0x7f;
+        valid = valid_counter_key(counters[i].key, counters[i].key_len);
         bytes += ns_len + counters[i].key_len + 1;
     }
     if (valid) {
@@ -459,6 +471,24 @@ sg_store_op_t *sg_store_counters(sg_store_t *s, const char *ns, const sg_store_c
             *p++ = '\0';
         }
         op->num_counters = n;
+    }
+    return submit(op, valid);
+}
+
+sg_store_op_t *sg_store_claim(sg_store_t *s, const char *ns, const char *key, uint64_t interval_ms, const char *holder,
+                              sg_store_claim_cb cb, void *data)
+{
+    sg_store_op_t *op = new_op(s, SG_STORE_CLAIM, CB(cb), data);
+    size_t ns_len = strlen(ns), key_len = strlen(key);
+    int valid = ns_len <= SG_STORE_ID_MAX && valid_counter_key(key, key_len) && interval_ms != 0 && holder != NULL &&
+                sg_store__valid_id(holder);
+    if (valid) {
+        if ((op->claim_key = malloc(ns_len + key_len + 1)) == NULL)
+            abort();
+        memcpy(op->claim_key, ns, ns_len);
+        memcpy(op->claim_key + ns_len, key, key_len + 1);
+        strcpy(op->claim_holder, holder);
+        op->claim_ms = interval_ms;
     }
     return submit(op, valid);
 }
@@ -489,6 +519,7 @@ const char *sg_store__req_name(sg_store_req_t req)
         [SG_STORE_QUOTA_RELEASE] = "quota_release",
         [SG_STORE_QUOTA_FORGET] = "quota_forget",
         [SG_STORE_QUOTA_USAGE] = "quota_usage",
+        [SG_STORE_CLAIM] = "claim",
     };
     return (size_t)req < sizeof(names) / sizeof(names[0]) && names[req] != NULL ? names[req] : "other";
 }

@@ -45,6 +45,7 @@ typedef struct st_sg_sandbox_rec_t {
     int64_t created_at_ms;
     uint64_t cpu_millis; /* requested CPU, 1000 = one core */
     uint64_t memory_mb;
+    uint32_t renew_extend_s; /* renew on access: seconds an access extends the expiry by (0: not opted in; tenancy/renew.h) */
     char reservation[SG_QUOTA_RID_MAX + 1]; /* put: the quota reservation this write commits ("" none); never stored */
 } sg_sandbox_rec_t;
 
@@ -140,6 +141,17 @@ typedef struct st_sg_store_counter_t {
 typedef void (*sg_store_counters_cb)(void *data, const char *err, const sg_store_counter_t *counters, size_t n);
 sg_store_op_t *sg_store_counters(sg_store_t *s, const char *ns, const sg_store_counter_t *counters, size_t n,
                                  sg_store_counters_cb cb, void *data);
+/*
+ * Claims: one taker per interval and key across every gateway sharing the store (renew on access,
+ * tenancy/renew.c). The claim of ns + key (checked like a counter key) goes to the caller when nobody holds it, for
+ * interval_ms; claimed is 1 for that caller and 0 for the others until it lapses, remaining_ms what is left of the
+ * current holder's interval (the caller's own when claimed; 0 when unknown). holder names the taker (kept as the
+ * Redis value, for operators). Redis: SET key holder NX PX interval, then PTTL key, pipelined (one round trip);
+ * memory: entries of the counters' expiring table.
+ */
+typedef void (*sg_store_claim_cb)(void *data, const char *err, int claimed, uint64_t remaining_ms);
+sg_store_op_t *sg_store_claim(sg_store_t *s, const char *ns, const char *key, uint64_t interval_ms, const char *holder,
+                              sg_store_claim_cb cb, void *data);
 /* 1 when the store is Redis (shared by every gateway), 0 for the memory store (or before sg_store_global_init). */
 int sg_store_is_shared(void);
 /* Errors of operations (err != NULL at completion) are reported to hook(name of the operation); set once at start. */

@@ -34,7 +34,8 @@ typedef enum en_sg_store_req_t {
     SG_STORE_QUOTA_RESERVE,
     SG_STORE_QUOTA_RELEASE,
     SG_STORE_QUOTA_FORGET,
-    SG_STORE_QUOTA_USAGE
+    SG_STORE_QUOTA_USAGE,
+    SG_STORE_CLAIM
 } sg_store_req_t;
 
 struct st_sg_store_op_t {
@@ -59,6 +60,12 @@ struct st_sg_store_op_t {
     char *json;                   /* put_tenant argument, get_tenant result (malloc'd) */
     sg_store_counter_t *counters; /* counters: one malloc'd block with the full keys (ns + key, NUL-terminated) */
     size_t num_counters;
+    /* claim: the full key (ns + key, malloc'd), its holder and interval; the results */
+    char *claim_key;
+    char claim_holder[SG_STORE_ID_MAX + 1];
+    uint64_t claim_ms;
+    int claimed;
+    uint64_t claim_remaining_ms;
     /* results: found (single record) or n records of sandboxes / snapshots (malloc'd arrays) */
     int found;
     sg_key_rec_t key;
@@ -131,8 +138,11 @@ const char *sg_store__req_name(sg_store_req_t req);
 /* counters (store_memory_counter.c, store_redis_counter.c) */
 void sg_store__memory_counters(sg_store_op_t *op); /* runs op at once */
 void sg_store__memory_counters_dispose(void);
-int sg_store__redis_counters_send(sg_store_op_t *op);                                    /* queues the batch; 0 on success */
+void sg_store__memory_claim(sg_store_op_t *op);       /* runs op at once, in the counters' table */
+int sg_store__redis_counters_send(sg_store_op_t *op); /* queues the batch; 0 on success */
 void sg_store__redis_counters_reply(sg_store_op_t *op, const void *reply, size_t index); /* a redisReply of the batch */
+int sg_store__redis_claim_send(sg_store_op_t *op);                                       /* SET NX PX + PTTL; 0 on success */
+void sg_store__redis_claim_reply(sg_store_op_t *op, const void *reply, size_t index);
 /* takes the index-th reply (a redisReply) of op's current step into its results (store_redis_reply.c) */
 void sg_store__redis_take_reply(sg_store_op_t *op, const void *reply, size_t index);
 /* store_redis.c: queues one command for op (its reply goes to op); 0 on success */

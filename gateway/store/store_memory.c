@@ -229,8 +229,11 @@ static void put_tenant(const char *id, char *json)
 
 static void start(sg_store_op_t *op)
 {
-    if (op->req == SG_STORE_COUNTERS) { /* a table of its own (store_memory_counter.c) */
-        sg_store__memory_counters(op);
+    if (op->req == SG_STORE_COUNTERS || op->req == SG_STORE_CLAIM) { /* a table of their own (store_memory_counter.c) */
+        if (op->req == SG_STORE_COUNTERS)
+            sg_store__memory_counters(op);
+        else
+            sg_store__memory_claim(op);
         sg_store__finish_later(op, NULL);
         return;
     }
@@ -287,6 +290,7 @@ static void start(sg_store_op_t *op)
         op->json = NULL; /* now owned by the table */
         break;
     case SG_STORE_COUNTERS:
+    case SG_STORE_CLAIM:
         break;
     case SG_STORE_QUOTA_RESERVE:
     case SG_STORE_QUOTA_RELEASE:

@@ -497,7 +497,7 @@ static const char *list_set_key(char buf[KEY_MAX], const sg_store_op_t *op)
 static int send_step(redis_t *r, sg_store_op_t *op)
 {
     char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], hex[65];
-    char n1[24], n2[24], n3[24], n4[24];
+    char n1[24], n2[24], n3[24], n4[24], n5[24];
     int ret = 0;
     switch (op->req) {
     case SG_STORE_GET_SANDBOX:
@@ -508,12 +508,13 @@ static int send_step(redis_t *r, sg_store_op_t *op)
         snprintf(n2, sizeof(n2), "%" PRId64, s->created_at_ms);
         snprintf(n3, sizeof(n3), "%" PRIu64, s->cpu_millis);
         snprintf(n4, sizeof(n4), "%" PRIu64, s->memory_mb);
+        snprintf(n5, sizeof(n5), "%" PRIu32, s->renew_extend_s);
         key(k1, "sbx:%s", s->id);
         key(k2, "tenant:%s:sbx", s->tenant);
         key(k3, "idx:sbx:all");
         ret |= send_cmd(r, NULL, "MULTI", NULL);
         ret |= send_cmd(r, NULL, "HSET", k1, "tenant", s->tenant, "backend", s->backend, "expires_at_ms", n1, "created_at_ms", n2,
-                        "cpu_millis", n3, "memory_mb", n4, NULL);
+                        "cpu_millis", n3, "memory_mb", n4, "renew_extend_s", n5, NULL);
         ret |= send_cmd(r, NULL, "SADD", k2, s->id, NULL);
         ret |= send_cmd(r, NULL, "SADD", k3, s->id, NULL);
         ret |= sg_store__redisq_on_put(r->store, s->tenant, SG_QUOTA_KIND_SANDBOX, s->id, s->expires_at_ms, s->cpu_millis,
@@ -573,6 +574,8 @@ static int send_step(redis_t *r, sg_store_op_t *op)
         return send_cmd(r, op, "SET", key(k1, "tenantdef:%s", op->id), op->json, NULL);
     case SG_STORE_COUNTERS:
         return sg_store__redis_counters_send(op);
+    case SG_STORE_CLAIM:
+        return sg_store__redis_claim_send(op);
     case SG_STORE_QUOTA_RESERVE: /* started by sg_store__redisq_reserve */
         break;
     case SG_STORE_QUOTA_RELEASE:

@@ -5,6 +5,10 @@
  * by PEXPIRE on the same connection is as good as atomic for an expiring window
  * (a key left without expiry by a dropped connection gets it with the next
  * increment). Keys: <prefix><ns><key> (docs/STORE.md).
+ *
+ * A claim is SET key holder NX PX interval followed by PTTL key, pipelined: SET
+ * answers OK to the one taker (NX makes the check and the write one step in
+ * Redis, whichever gateway asks), nil to the others; PTTL tells what is left.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -58,5 +62,26 @@ void sg_store__redis_counters_reply(sg_store_op_t *op, const void *_reply, size_
         at += c->incr != 0 && c->ttl_ms != 0 ? 2 : 1;
         if (at > index)
             return; /* PEXPIRE's reply */
+    }
+}
+
+int sg_store__redis_claim_send(sg_store_op_t *op)
+{
+    char key[KEY_MAX], ms[24];
+    snprintf(key, sizeof(key), "%s%s", sg_store__conf.prefix, op->claim_key);
+    snprintf(ms, sizeof(ms), "%" PRIu64, op->claim_ms);
+    const char *set[] = {"SET", key, op->claim_holder, "NX", "PX", ms};
+    const char *pttl[] = {"PTTL", key};
+    return sg_store__redis_send(op, 6, set) != 0 || sg_store__redis_send(op, 2, pttl) != 0 ? -1 : 0;
+}
+
+void sg_store__redis_claim_reply(sg_store_op_t *op, const void *_reply, size_t index)
+{
+    const redisReply *reply = _reply;
+    if (index == 0) {
+        op->claimed = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "OK") == 0;
+    } else if (reply->type == REDIS_REPLY_INTEGER) {
+        /* -2 (gone since) or -1 (no expiry: not ours) tell nothing about the interval */
+        op->claim_remaining_ms = reply->integer > 0 ? (uint64_t)reply->integer : 0;
     }
 }

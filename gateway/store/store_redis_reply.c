@@ -46,6 +46,8 @@ static int parse_record(const redisReply *reply, sg_sandbox_rec_t *sbx, sg_snaps
                 sbx->cpu_millis = (uint64_t)to_i64(v);
             else if (strcmp(f->str, "memory_mb") == 0)
                 sbx->memory_mb = (uint64_t)to_i64(v);
+            else if (strcmp(f->str, "renew_extend_s") == 0) /* absent in records written before it existed: 0 */
+                sbx->renew_extend_s = to_i64(v) > 0 && to_i64(v) <= UINT32_MAX ? (uint32_t)to_i64(v) : 0;
         }
     }
     return has_tenant && has_backend;
@@ -139,6 +141,9 @@ void sg_store__redis_take_reply(sg_store_op_t *op, const void *_reply, size_t in
         break;
     case SG_STORE_COUNTERS:
         sg_store__redis_counters_reply(op, reply, index);
+        break;
+    case SG_STORE_CLAIM:
+        sg_store__redis_claim_reply(op, reply, index);
         break;
     case SG_STORE_QUOTA_USAGE:
         sg_store__redisq_take_usage(op, reply);

@@ -201,6 +201,7 @@ static void test_sandboxes(sg_store_t *s)
     CHECK_INT(r.sbx.created_at_ms, 1700000000000);
     CHECK_U64(r.sbx.cpu_millis, 500);
     CHECK_U64(r.sbx.memory_mb, 256);
+    CHECK_U64(r.sbx.renew_extend_s, 0);
 
     RUN(r, sg_store_get_sandbox(s, "no-such-sandbox", on_sandbox, &r));
     CHECK(r.err == NULL);
@@ -209,12 +210,23 @@ static void test_sandboxes(sg_store_t *s)
     /* replace: new expiry and resources */
     sg_sandbox_rec_t rec = sbx("sbx-1", "acme", 1234567);
     rec.cpu_millis = 2000;
+    rec.renew_extend_s = 86400;
     RUN(r, sg_store_put_sandbox(s, &rec, on_done, &r));
     CHECK(r.err == NULL);
     RUN(r, sg_store_get_sandbox(s, "sbx-1", on_sandbox, &r));
     CHECK(r.found);
     CHECK_INT(r.sbx.expires_at_ms, 1234567);
     CHECK_U64(r.sbx.cpu_millis, 2000);
+    CHECK_U64(r.sbx.renew_extend_s, 86400);
+    /* a replacement without it drops it (every field is written) */
+    rec.renew_extend_s = 0;
+    RUN(r, sg_store_put_sandbox(s, &rec, on_done, &r));
+    RUN(r, sg_store_get_sandbox(s, "sbx-1", on_sandbox, &r));
+    CHECK_U64(r.sbx.renew_extend_s, 0);
+    rec.renew_extend_s = 300;
+    RUN(r, sg_store_put_sandbox(s, &rec, on_done, &r));
+    RUN(r, sg_store_get_sandbox(s, "sbx-1", on_sandbox, &r));
+    CHECK_U64(r.sbx.renew_extend_s, 300);
 
     RUN(r, sg_store_del_sandbox(s, "sbx-1", on_done, &r));
     CHECK(r.err == NULL);
@@ -518,6 +530,8 @@ static void test_random(sg_store_t *s)
 
 #include "test_store_quota.c.h"
 
+#include "test_store_claim.c.h"
+
 static void run_common(sg_store_t *s)
 {
     test_sandboxes(s);
@@ -532,6 +546,7 @@ static void run_common(sg_store_t *s)
     test_quota_arithmetic();
     test_quota_store(s);
     test_quota_race(s);
+    test_claims(s);
 }
 
 static void test_hashmap(void)

@@ -145,6 +145,23 @@ static void test_schema(sg_store_t *s)
     RUN(r, sg_store_put_key(s, &k, on_done, &r));
     CHECK_INT(sync_int(c, "EXISTS", "sgtest:key:abababababababababababababababababababababababababababababababab", ""), 1);
     RUN(r, sg_store_del_key(s, k.hash, on_done, &r));
+
+    /* a sandbox record keeps its renew extension; a claim is a plain key holding the taker, expiring with the interval */
+    sg_sandbox_rec_t rec = sbx("sch-5", "tx", 0);
+    rec.renew_extend_s = 1800;
+    RUN(r, sg_store_put_sandbox(s, &rec, on_done, &r));
+    rep = redisCommand(c, "HGET sgtest:sbx:sch-5 renew_extend_s");
+    CHECK(rep != NULL && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "1800") == 0);
+    freeReplyObject(rep);
+    RUN(r, sg_store_del_sandbox(s, "sch-5", on_done, &r));
+    claim_result_t cl = claim(s, "sch-6", 30000, "gw-test");
+    CHECK(cl.claimed);
+    rep = redisCommand(c, "GET sgtest:renew:sch-6");
+    CHECK(rep != NULL && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "gw-test") == 0);
+    freeReplyObject(rep);
+    rep = redisCommand(c, "PTTL sgtest:renew:sch-6");
+    CHECK(rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer > 25000 && rep->integer <= 30000);
+    freeReplyObject(rep);
     redisFree(c);
 }
 
