@@ -8,6 +8,7 @@
 #include "tenancy/lifecycle_route.h"
 #include "tenancy/ownership.h"
 #include "tenancy/quota.h"
+#include "tenancy/renew.h"
 #include "proxy/proxy.h"
 #include "runtime/thread.h"
 #include "tenancy/snapshot_tag.h"
@@ -315,6 +316,7 @@ static void on_create_response(void *data, const char *err, int status, h2o_iove
     snprintf(lc->rec.tenant, sizeof(lc->rec.tenant), "%.*s", (int)r->tenant.len, r->tenant.base);
     lc->rec.cpu_millis = lc->create.cpu_millis;
     lc->rec.memory_mb = lc->create.memory_mb;
+    lc->rec.renew_extend_s = sg_renew_extension(lc->body); /* the backend accepted it: it was valid */
     if (lc->rec.created_at_ms == 0)
         lc->rec.created_at_ms = (int64_t)(sg_now_us() / 1000);
     if (lc->rec.expires_at_ms == 0 && lc->create.timeout_s != 0)
@@ -430,13 +432,8 @@ static void on_renewed(void *data, const char *err, int status, h2o_iovec_t body
     sg_request_t *r = lc->r;
     if (relay_failure(lc, err, status))
         return;
-    if (status == 200) {
-        json_t *obj = json_loadb(body.base, body.len, 0, NULL);
-        json_t *exp = json_object_get(obj, "expiresAt");
-        if (json_is_string(exp) && sg_parse_rfc3339_ms(json_string_value(exp), &lc->rec.expires_at_ms) == 0)
-            sg_ownership_put_sandbox(r, &lc->rec, NULL, NULL);
-        json_decref(obj);
-    }
+    if (status == 200)
+        sg_ownership_renewed(r->thread->store, &lc->rec, body);
     sg_lifecycle_send_backend_response(r, status, body);
 }
 

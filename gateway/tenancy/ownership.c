@@ -499,6 +499,22 @@ void sg_ownership_put_sandbox(sg_request_t *r, const sg_sandbox_rec_t *rec, sg_s
     w->op = sg_store_put_sandbox(r->thread->store, rec, on_written, w);
 }
 
+int sg_ownership_renewed(sg_store_t *store, sg_sandbox_rec_t *rec, h2o_iovec_t body)
+{
+    json_t *obj = json_loadb(body.base != NULL ? body.base : "", body.len, 0, NULL);
+    json_t *exp = json_object_get(obj, "expiresAt");
+    int64_t ms;
+    int ok = json_is_string(exp) && sg_parse_rfc3339_ms(json_string_value(exp), &ms) == 0;
+    json_decref(obj);
+    if (!ok)
+        return -1;
+    rec->expires_at_ms = ms;
+    rec->reservation[0] = '\0';
+    cache_put(rec, now_ms());
+    sg_store_put_sandbox(store, rec, ignore_result, NULL);
+    return 0;
+}
+
 void sg_ownership_put_snapshot(sg_request_t *r, const sg_snapshot_rec_t *rec, sg_store_done_cb cb, void *data)
 {
     write_t *w = new_write(r, cb, data);

@@ -35,6 +35,12 @@ void sg_ownership_snapshot(sg_request_t *r, const char *id, sg_ownership_snapsho
 /* Records ownership in the store and this thread's cache; cb may be NULL (best effort, tied to the request). */
 void sg_ownership_put_sandbox(sg_request_t *r, const sg_sandbox_rec_t *rec, sg_store_done_cb cb, void *data);
 void sg_ownership_put_snapshot(sg_request_t *r, const sg_snapshot_rec_t *rec, sg_store_done_cb cb, void *data);
+/*
+ * A renew the owning backend accepted (body: its answer to POST .../renew-expiration): the expiresAt it reports
+ * goes into rec, this process's cache and the store (the record, and the quota ledger score with it). Not tied to
+ * any request (the write is done even if the caller is gone). Returns 0 when body held a valid expiresAt.
+ */
+int sg_ownership_renewed(sg_store_t *store, sg_sandbox_rec_t *rec, h2o_iovec_t body);
 /* Forgets a sandbox/snapshot (store and cache), best effort. */
 void sg_ownership_forget_sandbox(sg_request_t *r, const char *id);
 void sg_ownership_forget_snapshot(sg_request_t *r, const char *id);

@@ -19,6 +19,7 @@
 #include "tenancy/lifecycle.h"
 #include "tenancy/port.h"
 #include "tenancy/ownership.h"
+#include "tenancy/renew.h"
 #include "config/port_token.h"
 #include "tenancy/tenant_cache.h"
 #include "proxy/proxy.h"
@@ -383,6 +384,7 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
         return;
     r->backend = h2o_iovec_init(pr->be->name, strlen(pr->be->name));
     pr->expires_at_ms = rec->expires_at_ms;
+    sg_renew_on_access(r, rec, pr->be);
     if (cache_get(pr->id, r->route.port, &pr->ep)) {
         if (pr->ep.unresolvable)
             unresolvable(pr, "the name did not resolve moments ago");

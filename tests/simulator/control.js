@@ -24,6 +24,8 @@ function stateDump(sim) {
       volumes: sb.volumes,
       networkPolicy: sb.networkPolicy,
       timeout: sb.timeout,
+      renewCalls: sb.renewCalls || 0,
+      renewals: sb.renewals || 0,
       commands: sb.rt ? [...sb.rt.execd.commands.values()].map((c) => ({
         id: c.id, content: c.content, running: c.running, exitCode: c.exitCode, background: c.background,
       })) : [],

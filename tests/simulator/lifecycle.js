@@ -331,6 +331,7 @@ async function handleLifecycle(sim, req, res, path, query) {
     return true;
   }
   if (route === 'renew-expiration') {
+    if (sb) sb.renewCalls = (sb.renewCalls || 0) + 1;
     const b = await body(req, res);
     if (b.failed) return true;
     let t;
@@ -359,6 +360,7 @@ async function handleLifecycle(sim, req, res, path, query) {
       return true;
     }
     store.renew(sb, t);
+    sb.renewals = (sb.renewals || 0) + 1;
     sendJson(res, 200, { expiresAt: sb.expiresAt });
     return true;
   }

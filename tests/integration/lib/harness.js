@@ -244,6 +244,7 @@ function backend(sim, extra) {
 //   https: true         TLS listener with server.crt (default) and alt.crt (SNI) (default true)
 //   admin: true         admin listener (default true)
 //   backends, plugins, routes, limits, health_check, log, workers: copied as given
+//   portsSection: the config's `ports:` section (opts.ports names the listener ports)
 //   asanOptions: appended to ASAN_OPTIONS when SANDGATE_BIN is a sanitizer build (startGateway)
 // Returns {config, ports:{http, https, admin}}.
 async function buildConfig(opts) {
@@ -273,6 +274,8 @@ async function buildConfig(opts) {
   if (o.plugins !== undefined) config.plugins = o.plugins;
   if (o.routes !== undefined) config.routes = o.routes;
   for (const k of ['tenants', 'redis', 'lifecycle', 'port_tokens']) if (o[k] !== undefined) config[k] = o[k];
+  // the `ports:` section of the config (opts.ports holds the listener ports)
+  if (o.portsSection !== undefined) config.ports = o.portsSection;
   config.log = o.log || { level: 'info' };
   return { config, ports };
 }

@@ -166,7 +166,7 @@ async function allSnapshots(sims) {
 }
 
 // A sandbox as the lifecycle API shows it (the control API adds runtime fields).
-const STATE_ONLY = ['state', 'snapshotIds', 'hostPort', 'httpPort', 'dir', 'rootDir', 'env', 'resourceLimits', 'extensions', 'volumes', 'networkPolicy', 'timeout', 'commands'];
+const STATE_ONLY = ['state', 'snapshotIds', 'hostPort', 'httpPort', 'dir', 'rootDir', 'env', 'resourceLimits', 'extensions', 'volumes', 'networkPolicy', 'timeout', 'renewCalls', 'renewals', 'commands'];
 function apiView(sb) {
   const o = Object.assign({}, sb);
   for (const k of STATE_ONLY) delete o[k];
