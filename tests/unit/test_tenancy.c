@@ -6,6 +6,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "tenancy/lifecycle_route.h"
+#include "tenancy/renew.h"
 #include "tenancy/snapshot_tag.h"
 #include "config/tenant.h"
 #include "test.h"
@@ -300,8 +301,41 @@ static void test_snapshot_tag(void)
     h2o_mem_clear_pool(&pool);
 }
 
+/* the create extension renew on access records: OpenSandbox's rule, a decimal string of 300..86400 */
+static uint32_t extension_of(const char *body)
+{
+    json_t *j = json_loads(body, 0, NULL);
+    uint32_t v = sg_renew_extension(j);
+    json_decref(j);
+    return v;
+}
+
+static void test_renew_extension(void)
+{
+    CHECK_U64(extension_of("{\"extensions\":{\"access.renew.extend.seconds\":\"300\"}}"), 300);
+    CHECK_U64(extension_of("{\"extensions\":{\"access.renew.extend.seconds\":\"86400\"}}"), 86400);
+    CHECK_U64(extension_of("{\"extensions\":{\"access.renew.extend.seconds\":\"1800\",\"other\":\"x\"}}"), 1800);
+    const char *bad[] = {"{}",
+                         "{\"extensions\":null}",
+                         "{\"extensions\":{}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":300}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\"299\"}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\"86401\"}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\"0300\"}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\"3e2\"}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\" 300\"}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\"300 \"}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\"-300\"}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\"99999999999999999999\"}}",
+                         "{\"extensions\":{\"access.renew.extend.seconds\":\"\"}}"};
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i)
+        CHECK_U64(extension_of(bad[i]), 0);
+    CHECK_U64(sg_renew_extension(NULL), 0);
+}
+
 int main(void)
 {
+    test_renew_extension();
     test_policy();
     test_quantities();
     test_keys_and_labels();

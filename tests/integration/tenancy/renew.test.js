@@ -232,3 +232,20 @@ test('(f) Redis down: port traffic still flows (intents\' Redis: renews go on; s
     return (await ctx.intentRedis.cmd('LLEN', INTENT_KEY)) > 0;
   }, { timeoutMs: 15000, what: 'intents published again once Redis is back' });
 }));
+
+test('(g) a renew in flight at SIGTERM completes during the drain; both gateways exit 0 (no leak under ASan)', { timeout: 60000 }, run(async () => {
+  const sb = await ctx.c1('busy').create({ timeout: 60 });
+  assert.equal((await pull(ctx.gw2, 'busy', sb.id)).status, 200); // gw2 has an intents connection open too
+  await h.sleep(1100);
+  await T.simFaults([ctx.sim], { responseLatencyMs: 1500 }); // the renew's answer (and the endpoint's) come late
+  const pending = pull(ctx.gw1, 'busy', sb.id);
+  await h.sleep(400);
+  const t0 = Date.now();
+  await Promise.all([ctx.gw1.stop(), ctx.gw2.stop()]); // asserts exit code 0
+  assert.ok(Date.now() - t0 >= 700, 'the drain waited for the request and the renew in flight');
+  assert.equal((await pending).status, 200);
+  await T.resetFaults([ctx.sim]);
+  const s = await simSandbox(sb.id);
+  assert.equal(s.renewCalls, 2, 'one renew per gateway\'s access, the second one in flight at SIGTERM');
+  assert.equal(s.renewals, 2);
+}));
