@@ -80,6 +80,15 @@ test('echo reports method, byte-exact path, headers and body', { timeout: 10000 
   assert.equal((await raw(hp(a.ep44772.endpoint), '/ping')).status, 200);
 });
 
+test('echo ?set_cookie=V answers one Set-Cookie line per value (a sandbox app setting its own cookies)', { timeout: 10000 }, async () => {
+  const r = await raw(hp(a.ep8080.endpoint), '/proxy/8080/echo/c?set_cookie=app%3D1%3B%20Path%3D%2F&set_cookie=b%3D2');
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.headers['set-cookie'], ['app=1; Path=/', 'b=2']);
+  assert.equal(r.json.path, '/echo/c?set_cookie=app%3D1%3B%20Path%3D%2F&set_cookie=b%3D2');
+  const none = await raw(hp(a.ep8080.endpoint), '/proxy/8080/echo/c');
+  assert.equal(none.headers['set-cookie'], undefined);
+});
+
 test('bytes and chunked downloads', { timeout: 15000 }, async () => {
   const n = 3 * 1024 * 1024 + 7;
   let r = await raw(hp(a.ep8080.endpoint), `/proxy/8080/bytes/${n}?chunk=100000`);
