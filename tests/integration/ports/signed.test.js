@@ -619,6 +619,53 @@ test('endpoints in host form (tenant policy endpoint_form: host): unsigned and s
   assert.equal((await a.get(`/v1/sandboxes/${ax}/endpoints/8080`)).json.endpoint, `127.0.0.1:${gw.ports.http}/sandboxes/${ax}/port/8080`);
 }));
 
+// WebSocket upgrade (ws): 101 and one echoed message, or the refusal's status and body.
+function wsEcho(url, headers) {
+  const WebSocket = require('ws');
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers: headers || {}, handshakeTimeout: 5000 });
+    ws.on('unexpected-response', (req, res) => { let b = ''; res.on('data', (c) => { b += c; }); res.on('end', () => resolve({ status: res.statusCode, body: b })); });
+    ws.on('open', () => ws.send('hello-ws'));
+    ws.on('message', (m) => { ws.close(); resolve({ status: 101, body: String(m) }); });
+    ws.on('error', (e) => resolve({ status: -1, body: e.message }));
+  });
+}
+
+test('WebSocket: through a signed path, a signed host, the header form and the cookie; refused with a bad or expired signature', { timeout: 30000 }, env.wrap(async () => {
+  const gw = ctx.gws.memory;
+  const a = client(gw, ctx.kA);
+  const x = (await a.create()).id;
+  const y = (await a.create()).id;
+  const s = await mint(a, x, 8080, nowS() + 600);
+  const ws = `ws://127.0.0.1:${gw.ports.http}`;
+  const ok = { status: 101, body: 'hello-ws' };
+  assert.deepEqual(await wsEcho(`${ws}/sandboxes/${x}/port/8080-${s.e36}-${s.sig}/ws`), ok, 'signed path');
+  assert.deepEqual(await wsEcho(`${ws}/ws`, { Host: `${token(s)}.${DOMAIN}:${gw.ports.http}` }), ok, 'signed host');
+  assert.deepEqual(await wsEcho(`${ws}/ws`, { 'OpenSandbox-Ingress-To': token(s) }), ok, 'signed header form');
+  assert.deepEqual(await wsEcho(`${ws}/sandboxes/${x}/port/8080/ws`, { Cookie: `${COOKIE}=${s.e36}-${s.sig}` }), ok, 'cookie on the unsigned path');
+  { // over TLS: the address given, the name in SNI and Host (sandbox.test does not resolve)
+    const WebSocket = require('ws');
+    const r = await new Promise((resolve) => {
+      const sock = new WebSocket(`wss://127.0.0.1:${gw.ports.https}/ws`, { headers: { Host: `${token(s)}.${DOMAIN}:${gw.ports.https}` }, servername: `${token(s)}.${DOMAIN}`, ca: ctx.caPem, handshakeTimeout: 5000 });
+      sock.on('open', () => sock.send('tls-ws'));
+      sock.on('message', (m) => { sock.close(); resolve(String(m)); });
+      sock.on('unexpected-response', (req, res) => resolve(`status ${res.statusCode}`));
+      sock.on('error', (e) => resolve(`error ${e.message}`));
+    });
+    assert.equal(r, 'tls-ws', 'signed host over TLS (SNI: the wildcard certificate)');
+  }
+  const bad = await wsEcho(`${ws}/sandboxes/${y}/port/8080-${s.e36}-${s.sig}/ws`);
+  assert.equal(bad.status, 401, bad.body);
+  assert.equal(JSON.parse(bad.body).code, 'GATEWAY::INVALID_SIGNATURE');
+  const badCookie = await wsEcho(`${ws}/sandboxes/${y}/port/8080/ws`, { Cookie: `${COOKIE}=${s.e36}-${s.sig}` });
+  assert.equal(badCookie.status, 401, badCookie.body);
+  const e = await mint(a, x, 8080, nowS() + 1);
+  while (nowS() <= e.expires) await sleep(100);
+  const late = await wsEcho(`${ws}/ws`, { Host: `${token(e)}.${DOMAIN}` });
+  assert.equal(late.status, 401, late.body);
+  assert.equal(JSON.parse(late.body).code, 'GATEWAY::SIGNED_URL_EXPIRED');
+}));
+
 // ---------------------------------------------------------------- the JS SDK
 
 test('JS SDK: sandbox.getSignedEndpoint(port, expires) gives a URL that plain fetch opens through the gateway, no headers', { timeout: 60000 }, env.wrap(async () => {
