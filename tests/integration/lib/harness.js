@@ -245,6 +245,7 @@ function backend(sim, extra) {
 //   admin: true         admin listener (default true)
 //   backends, plugins, routes, limits, health_check, log, workers: copied as given
 //   asanOptions: appended to ASAN_OPTIONS when SANDGATE_BIN is a sanitizer build (startGateway)
+//   configure(config, ports): called last, may change anything (e.g. add a section or a certificate)
 // Returns {config, ports:{http, https, admin}}.
 async function buildConfig(opts) {
   const o = Object.assign({ http: true, https: true, admin: true }, opts || {});
@@ -274,6 +275,8 @@ async function buildConfig(opts) {
   if (o.routes !== undefined) config.routes = o.routes;
   for (const k of ['tenants', 'redis', 'lifecycle', 'port_tokens']) if (o[k] !== undefined) config[k] = o[k];
   config.log = o.log || { level: 'info' };
+  // configure(config, ports): last word on the config object (sections this builder does not know, extra certificates)
+  if (typeof o.configure === 'function') o.configure(config, ports);
   return { config, ports };
 }
 
