@@ -263,6 +263,7 @@ static void parse_backend(sg_yaml_t *y, yaml_node_t *node, sg_backend_conf_t *be
         be->labels[be->num_labels].value = strdup(sg_yaml_scalar(v));
         be->num_labels++;
     }
+    sg_config_parse_renew_intent(y, node, be);
     sg_yaml_check_unknown(y, node, "a backend");
     if (url == NULL)
         return;
@@ -482,6 +483,7 @@ sg_config_t *sg_config_load(const char *file, char **errors)
     sg_config_parse_store(&y, root, conf);
     sg_config_parse_lifecycle(&y, root, conf);
     sg_config_parse_port_tokens(&y, root, conf);
+    sg_config_parse_ports(&y, root, conf);
     sg_yaml_check_unknown(&y, root, "the top level");
     if (y.num_errors != 0)
         goto Error;
@@ -541,6 +543,8 @@ void sg_config_release(sg_config_t *conf)
             free(be->labels[j].value);
         }
         free(be->labels);
+        free(be->renew_intent_addr);
+        free(be->renew_intent_key);
     }
     free(conf->backends);
     for (size_t i = 0; i != conf->num_instances; ++i)
@@ -560,6 +564,7 @@ void sg_config_release(sg_config_t *conf)
     free(conf->lifecycle.tenant_tag);
     free(conf->lifecycle.public_url);
     sg_port_token_conf_dispose(&conf->port_tokens);
+    sg_config_ports_dispose(conf);
     free(conf->file);
     free(conf);
 }

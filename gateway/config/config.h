@@ -58,7 +58,11 @@ typedef struct st_sg_backend_conf_t {
     uint64_t max_connections;
     sg_label_t *labels;
     size_t num_labels;
-    struct st_sg_backend_t *rt; /* runtime state (health, counters); outlives configs */
+    /* OSEP-0009 renew intents published to the backend's own Redis (renew_intent:; NULL: none) */
+    char *renew_intent_addr; /* "host:port" */
+    char *renew_intent_key;
+    uint64_t renew_intent_max_len; /* LTRIM after LPUSH (0: no trim) */
+    struct st_sg_backend_t *rt;    /* runtime state (health, counters); outlives configs */
 } sg_backend_conf_t;
 
 typedef struct st_sg_plugin_instance_t {
@@ -127,7 +131,14 @@ typedef struct st_sg_config_t {
         uint64_t quota_lease_ms;  /* how long a quota reservation of a create in flight holds (0: from the upstream timeouts) */
     } lifecycle;
     sg_port_token_conf_t port_tokens; /* `port_tokens.secrets` (port_token.h) */
-    int refcnt;                       /* atomic */
+    struct {
+        char *sandbox_domain;           /* host form {id}-{port}.{sandbox_domain} (NULL: off) */
+        uint64_t endpoint_form;         /* SG_ENDPOINT_FORM_* */
+        uint64_t max_signed_lifetime_s; /* longest ?expires= ahead when the tenant's policy sets none */
+        uint64_t renew_interval_ms;     /* renew on access: at most one renew per sandbox per interval */
+        char *cookie_name;              /* the browser cookie a signed path URL leaves */
+    } ports;
+    int refcnt; /* atomic */
 } sg_config_t;
 
 /*

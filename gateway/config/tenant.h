@@ -38,7 +38,15 @@ typedef struct st_sg_tenant_policy_t {
     uint64_t max_total_memory_mb;
     uint64_t max_snapshots;
     int quota_fail_open; /* the quota ledger unreachable: create anyway (1) or 503 (0) */
+    /* sandbox ports (docs/PORTS.md) */
+    uint64_t endpoint_form;         /* SG_ENDPOINT_FORM_* (0: the global ports.endpoint_form) */
+    uint64_t max_signed_lifetime_s; /* longest ?expires= ahead (0: the global ports.max_signed_lifetime) */
+    uint64_t renew_on_access_s;     /* port traffic extends every sandbox of the tenant by this (0: only opted-in ones) */
 } sg_tenant_policy_t;
+
+/* how GET .../endpoints/{port} names a port (0 in a policy: inherit) */
+#define SG_ENDPOINT_FORM_PATH 1
+#define SG_ENDPOINT_FORM_HOST 2
 
 /* the types of the `policy:` keys (tenant_policy.c) */
 typedef enum en_sg_policy_type_t {
@@ -47,18 +55,20 @@ typedef enum en_sg_policy_type_t {
     SG_POLICY_BOOL,       /* int */
     SG_POLICY_CPU_MILLIS, /* CPU quantity ("500m", "2"): uint64_t millicores */
     SG_POLICY_MEMORY_MB,  /* memory quantity ("512Mi"): uint64_t MiB */
-    SG_POLICY_COUNT       /* non-negative integer: uint64_t */
+    SG_POLICY_COUNT,      /* non-negative integer: uint64_t */
+    SG_POLICY_ENUM        /* one of values[]: uint64_t index + 1 */
 } sg_policy_type_t;
 
 /* one `policy:` key: the table both front-ends (YAML, JSON) read */
 typedef struct st_sg_policy_field_t {
     const char *name;
     sg_policy_type_t type;
-    size_t offset;       /* of the value in sg_tenant_policy_t */
-    size_t count_offset; /* SG_POLICY_PATTERNS: of the count */
-    uint64_t max;        /* upper bound of a number (0: none) */
-    uint64_t def;        /* default of a number or bool (a zeroed policy holds it: 0) */
-    const char *hint;    /* "must be ..." in error messages */
+    size_t offset;             /* of the value in sg_tenant_policy_t */
+    size_t count_offset;       /* SG_POLICY_PATTERNS: of the count */
+    uint64_t max;              /* upper bound of a number (0: none) */
+    uint64_t def;              /* default of a number or bool (a zeroed policy holds it: 0) */
+    const char *hint;          /* "must be ..." in error messages */
+    const char *const *values; /* SG_POLICY_ENUM: the words, NULL-terminated */
 } sg_policy_field_t;
 
 const sg_policy_field_t *sg_tenant_policy_fields(size_t *n);

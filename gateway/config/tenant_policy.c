@@ -13,6 +13,8 @@
 
 #define FIELD(f) offsetof(sg_tenant_policy_t, f)
 
+static const char *const endpoint_forms[] = {"path", "host", NULL}; /* SG_ENDPOINT_FORM_PATH, _HOST */
+
 /* a zeroed sg_tenant_policy_t is the defaults (def is 0 everywhere): no cap, any image, a timeout is required */
 static const sg_policy_field_t table[] = {
     {"allowed_images", SG_POLICY_PATTERNS, FIELD(allowed_images), FIELD(num_allowed_images), 0, 0, "a list of strings"},
@@ -25,6 +27,9 @@ static const sg_policy_field_t table[] = {
     {"max_total_memory", SG_POLICY_MEMORY_MB, FIELD(max_total_memory_mb), 0, 0, 0, "a quantity like \"512Mi\" or \"4Gi\""},
     {"max_snapshots", SG_POLICY_COUNT, FIELD(max_snapshots), 0, 1000000000, 0, "a non-negative integer"},
     {"quota_fail_open", SG_POLICY_BOOL, FIELD(quota_fail_open), 0, 1, 0, "true or false"},
+    {"endpoint_form", SG_POLICY_ENUM, FIELD(endpoint_form), 0, 0, 0, "path or host", endpoint_forms},
+    {"max_signed_lifetime", SG_POLICY_DURATION_S, FIELD(max_signed_lifetime_s), 0, 0, 0, "seconds or a duration like \"2h\""},
+    {"renew_on_access", SG_POLICY_DURATION_S, FIELD(renew_on_access_s), 0, 86400, 0, "seconds or a duration up to 24h"},
 };
 
 const sg_policy_field_t *sg_tenant_policy_fields(size_t *n)
@@ -115,6 +120,13 @@ int sg_tenant_policy_set(sg_tenant_policy_t *p, const char *name, json_t *v, int
             n = strtoull(s, &end, 10);
             rc = *end == '\0' ? 0 : -1;
         }
+        break;
+    case SG_POLICY_ENUM:
+        for (size_t i = 0; s != NULL && f->values[i] != NULL; ++i)
+            if (strcmp(f->values[i], s) == 0) {
+                n = i + 1;
+                rc = 0;
+            }
         break;
     }
     if (rc == 0 && f->max != 0 && n > f->max)

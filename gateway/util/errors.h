@@ -18,8 +18,11 @@
     X(BAD_REQUEST, "GATEWAY::BAD_REQUEST", 400, "malformed request")                                                               \
     X(INVALID_PATH, "GATEWAY::INVALID_PATH", 400, "invalid request target")                                                        \
     X(BAD_FRAMING, "GATEWAY::BAD_FRAMING", 400, "ambiguous request framing")                                                       \
+    X(SIGNED_URL_TOO_LONG, "GATEWAY::SIGNED_URL_TOO_LONG", 400, "expires is beyond the longest signed URL lifetime")               \
     X(MISSING_API_KEY, "MISSING_API_KEY", 401, "Authentication credentials are missing (is key-auth configured?)")                 \
     X(INVALID_API_KEY, "INVALID_API_KEY", 401, "Invalid API key.")                                                                 \
+    X(INVALID_SIGNATURE, "GATEWAY::INVALID_SIGNATURE", 401, "invalid signed URL")                                                  \
+    X(SIGNED_URL_EXPIRED, "GATEWAY::SIGNED_URL_EXPIRED", 401, "the signed URL has expired")                                        \
     X(IMAGE_NOT_ALLOWED, "GATEWAY::IMAGE_NOT_ALLOWED", 403, "image not allowed")                                                   \
     X(MANUAL_CLEANUP_NOT_ALLOWED, "GATEWAY::MANUAL_CLEANUP_NOT_ALLOWED", 403, "a timeout is required")                             \
     X(TIMEOUT_TOO_LONG, "GATEWAY::TIMEOUT_TOO_LONG", 403, "timeout too long")                                                      \

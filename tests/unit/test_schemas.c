@@ -216,8 +216,13 @@ static void on_tenant_row(char **cells, size_t n, void *data)
     }
     ++policy_seen[f - fields];
     static const char *const type_words[] = {
-        [SG_POLICY_PATTERNS] = "list of patterns", [SG_POLICY_DURATION_S] = "duration",       [SG_POLICY_BOOL] = "boolean",
-        [SG_POLICY_CPU_MILLIS] = "CPU quantity",   [SG_POLICY_MEMORY_MB] = "memory quantity", [SG_POLICY_COUNT] = "integer",
+        [SG_POLICY_PATTERNS] = "list of patterns",
+        [SG_POLICY_DURATION_S] = "duration",
+        [SG_POLICY_BOOL] = "boolean",
+        [SG_POLICY_CPU_MILLIS] = "CPU quantity",
+        [SG_POLICY_MEMORY_MB] = "memory quantity",
+        [SG_POLICY_COUNT] = "integer",
+        [SG_POLICY_ENUM] = "one of",
     };
     const char *def = f->type == SG_POLICY_BOOL ? (f->def ? "`true`" : "`false`") : "none";
     if (strstr(cells[1], type_words[f->type]) == NULL || strstr(cells[2], def) == NULL)
