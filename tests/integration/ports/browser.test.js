@@ -101,7 +101,6 @@ async function openApp(url, shot) {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: file, fullPage: true }).catch((e) => process.stderr.write(`screenshot failed: ${e.message}\n`));
     process.stdout.write(`# screenshot: ${file}\n`);
-    test.diagnostic?.(`screenshot: ${file}`);
   }
 }
 
@@ -187,6 +186,32 @@ test('host form: Chromium opens {id}-3000-{expires}-{sig}.sandbox.test (wildcard
   assert.deepEqual(v.state.results, Object.fromEntries(CHECKS.map((c) => [c, 'ok'])), JSON.stringify(v.state.results));
   assertSandboxSawOnlyItsOwn(v.state, sig);
   await v.context.close();
+}));
+
+test('JS SDK: getSignedEndpoint over plain HTTP gives a URL Chromium opens; the cookie has no Secure attribute there', { timeout: 90000 }, env.wrap(async () => {
+  process.env.OPENSANDBOX_DISABLE_METRICS = '1';
+  const { ConnectionConfig, Sandbox } = require('@alibaba-group/opensandbox');
+  const { id } = await T.client(ctx.gw.httpUrl, ctx.kPath).create();
+  const connectionConfig = new ConnectionConfig({ domain: `127.0.0.1:${ctx.gw.ports.http}`, protocol: 'http', apiKey: ctx.kPath,
+    requestTimeoutSeconds: 20, disableMetrics: true });
+  const sbx = await Sandbox.connect({ sandboxId: id, connectionConfig, skipHealthCheck: true });
+  const expires = Math.floor(Date.now() / 1000) + 300;
+  const ep = await sbx.getSignedEndpoint(APP_PORT, expires);
+  assert.match(ep.endpoint, new RegExp(`^127\\.0\\.0\\.1:${ctx.gw.ports.http}/sandboxes/${id}/port/${APP_PORT}-${expires.toString(36)}-[0-9a-z]{12}$`));
+  const sig = ep.endpoint.slice(-12);
+  const v = await openApp(`http://${ep.endpoint}`, 'browser-sdk-http.png');
+  assert.equal(v.chain.length, 1);
+  assert.equal(v.chain[0].status, 302);
+  assert.equal(v.state.href, `http://127.0.0.1:${ctx.gw.ports.http}/sandboxes/${id}/port/${APP_PORT}/`);
+  const gwCookie = v.cookies.find((c) => c.name === 'sg_access');
+  assert.ok(gwCookie, JSON.stringify(v.cookies));
+  assert.equal(gwCookie.secure, false, 'no Secure attribute on plain HTTP');
+  assert.equal(gwCookie.httpOnly, true);
+  const failed = CHECKS.filter((c) => v.state.results[c] !== 'ok');
+  assert.deepEqual(failed, ABSOLUTE, `results: ${JSON.stringify(v.state.results)}`);
+  assertSandboxSawOnlyItsOwn(v.state, sig);
+  await v.context.close();
+  if (typeof sbx.close === 'function') await sbx.close();
 }));
 
 test('sandgate exits 0 on SIGTERM', { timeout: 30000 }, () => ctx.gw.stop());
