@@ -290,6 +290,90 @@ sg_port_token_result_t sg_port_token_verify(const sg_port_token_conf_t *conf, co
     return SG_PORT_TOKEN_OK;
 }
 
+/* ---- signed routes (port_token.h) ---- */
+
+#define ROUTE_VERSION "sgr1"
+#define ROUTE_MAC_LEN (SG_ROUTE_SIG_LEN - 1)
+
+static const char b36chars[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/* the one character a signed route names its secret by: a selector, not a secret (FNV-1a of the key id) */
+static char route_key_char(const char *kid)
+{
+    uint32_t h = 2166136261u;
+    for (; *kid != '\0'; ++kid)
+        h = (h ^ (unsigned char)*kid) * 16777619u;
+    return b36chars[h % 36];
+}
+
+/* the first 55 bits of HMAC-SHA256(secret, version | tenant | id | port | expires_b36) in lower-case base32 */
+static int route_mac(const struct st_sg_port_token_keyed_t *keyed, const char *tenant, size_t tenant_len, const char *id,
+                     size_t id_len, uint16_t port, const char *expires, size_t expires_len, char out[ROUTE_MAC_LEN])
+{
+    static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+    unsigned char msg[16 + 2 * (SG_STORE_ID_MAX + 2) + SG_ROUTE_EXPIRES_MAX + 2], mac[32];
+    size_t n = 0;
+    if (tenant_len > SG_STORE_ID_MAX || id_len > SG_STORE_ID_MAX || expires_len > SG_ROUTE_EXPIRES_MAX || keyed == NULL)
+        return -1;
+    put_field(msg, &n, ROUTE_VERSION, sizeof(ROUTE_VERSION) - 1);
+    put_field(msg, &n, tenant, tenant_len);
+    put_field(msg, &n, id, id_len);
+    msg[n++] = (unsigned char)(port >> 8);
+    msg[n++] = (unsigned char)port;
+    put_field(msg, &n, expires, expires_len);
+    if (keyed_mac(keyed, msg, n, mac) != 0)
+        return -1;
+    uint64_t bits = 0;
+    for (size_t i = 0; i != 7; ++i)
+        bits = bits << 8 | mac[i];
+    for (size_t i = 0; i != ROUTE_MAC_LEN; ++i)
+        out[i] = b32[(bits >> (51 - 5 * i)) & 31];
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return 0;
+}
+
+sg_port_token_result_t sg_port_token_sign_route(const sg_port_token_conf_t *conf, const char *tenant, size_t tenant_len,
+                                                const char *id, size_t id_len, uint16_t port, const char *expires_b36,
+                                                size_t expires_len, char out[SG_ROUTE_SIG_LEN + 1])
+{
+    const char *kid;
+    const struct st_sg_port_token_keyed_t *secret = find_secret(conf, NULL, 0, &kid);
+    if (secret == NULL || route_mac(secret, tenant, tenant_len, id, id_len, port, expires_b36, expires_len, out + 1) != 0)
+        return SG_PORT_TOKEN_UNAVAILABLE;
+    out[0] = route_key_char(kid);
+    out[SG_ROUTE_SIG_LEN] = '\0';
+    return SG_PORT_TOKEN_OK;
+}
+
+/* 1 when keyed (named kid) made sig for these fields */
+static int route_matches(const struct st_sg_port_token_keyed_t *keyed, const char *kid, const char *sig, const char *tenant,
+                         size_t tenant_len, const char *id, size_t id_len, uint16_t port, const char *expires, size_t expires_len)
+{
+    char mac[ROUTE_MAC_LEN];
+    if (route_key_char(kid) != sig[0] || route_mac(keyed, tenant, tenant_len, id, id_len, port, expires, expires_len, mac) != 0)
+        return 0;
+    return CRYPTO_memcmp(mac, sig + 1, ROUTE_MAC_LEN) == 0;
+}
+
+sg_port_token_result_t sg_port_token_verify_route(const sg_port_token_conf_t *conf, const char *tenant, size_t tenant_len,
+                                                  const char *id, size_t id_len, uint16_t port, const char *expires_b36,
+                                                  size_t expires_len, const char *sig)
+{
+    if (conf != NULL && conf->num_secrets != 0) {
+        /* key characters may collide: every secret that carries this one is tried */
+        for (size_t i = 0; i != conf->num_secrets; ++i)
+            if (route_matches(conf->secrets[i].keyed, conf->secrets[i].id, sig, tenant, tenant_len, id, id_len, port, expires_b36,
+                              expires_len))
+                return SG_PORT_TOKEN_OK;
+        return SG_PORT_TOKEN_INVALID;
+    }
+    if (!__atomic_load_n(&proc.loaded, __ATOMIC_ACQUIRE))
+        return SG_PORT_TOKEN_UNAVAILABLE;
+    return route_matches(proc.keyed, proc.kid, sig, tenant, tenant_len, id, id_len, port, expires_b36, expires_len)
+               ? SG_PORT_TOKEN_OK
+               : SG_PORT_TOKEN_INVALID;
+}
+
 void sg_port_token_conf_dispose(sg_port_token_conf_t *conf)
 {
     for (size_t i = 0; i != conf->num_secrets; ++i) {

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "store/store.h"
+#include "util/router.h"
 
 #define SG_PORT_TOKEN_HEADER "X-Sandgate-Token"
 #define SG_PORT_TOKEN_HEADER_LC "x-sandgate-token"
@@ -67,6 +68,21 @@ sg_port_token_result_t sg_port_token_mint(const sg_port_token_conf_t *conf, cons
  */
 sg_port_token_result_t sg_port_token_verify(const sg_port_token_conf_t *conf, const char *token, size_t token_len, const char *id,
                                             size_t id_len, uint16_t port, char *tenant_out, size_t tenant_cap);
+
+/*
+ * Signed routes (docs/ARCHITECTURE.md, "Signed URLs"): the OSEP-0011 shape "{id}-{port}-{expires_b36}-{sig}" with
+ * sig = one key character (which secret) + 11 characters (55 bits) of HMAC-SHA256 over the tenant, id, port and
+ * expires_b36 with the same secrets as the tokens. 55 bits because a host label holds 63 bytes and a uuid id takes
+ * 36; a forgery can only be tried online against the gateway. The tenant is not in the URL: the verifier takes it
+ * from the sandbox's owner record. Expiry is the caller's to check.
+ */
+sg_port_token_result_t sg_port_token_sign_route(const sg_port_token_conf_t *conf, const char *tenant, size_t tenant_len,
+                                                const char *id, size_t id_len, uint16_t port, const char *expires_b36,
+                                                size_t expires_len, char out[SG_ROUTE_SIG_LEN + 1]);
+/* OK when sig (SG_ROUTE_SIG_LEN chars) was made by one of the secrets for exactly these fields */
+sg_port_token_result_t sg_port_token_verify_route(const sg_port_token_conf_t *conf, const char *tenant, size_t tenant_len,
+                                                  const char *id, size_t id_len, uint16_t port, const char *expires_b36,
+                                                  size_t expires_len, const char *sig);
 
 /* Prepares s for use (the keyed HMAC state); returns 0, or -1 when OpenSSL fails. */
 int sg_port_token_secret_prepare(sg_port_token_secret_t *s);

@@ -11,6 +11,7 @@
 #include "core/handler.h"
 #include "tenancy/lifecycle.h"
 #include "tenancy/port.h"
+#include "tenancy/port_auth.h"
 #include "plugin/pipeline.h"
 #include "proxy/proxy.h"
 #include "core/reqcheck.h"
@@ -117,8 +118,9 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     }
     r->dispatch = sg_handler_dispatch;
     if (sg_config_tenancy_enabled(r->config))
-        sg_port_token_preauth(r);
-    sg_pipeline_run(r);
+        sg_port_auth_before_chain(r, sg_pipeline_run); /* binds the tenant of a port credential for the plugins */
+    else
+        sg_pipeline_run(r);
     return 0;
 }
 

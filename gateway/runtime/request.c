@@ -181,6 +181,29 @@ sg_request_t *sg_request_of(h2o_req_t *req)
     return NULL;
 }
 
+/* the route of r: a port named by the Host ({id}-{port}.{ports.sandbox_domain}) or by OpenSandbox-Ingress-To takes the
+ * whole path to the sandbox; otherwise the path decides */
+static void classify(sg_request_t *r, int is_admin_listener)
+{
+    h2o_req_t *req = r->req;
+    if (!is_admin_listener) {
+        const char *domain = r->config->ports.sandbox_domain, *label;
+        size_t label_len;
+        if (domain != NULL &&
+            (label = sg_router_host_label(req->input.authority.base, req->input.authority.len, domain, &label_len)) != NULL) {
+            sg_router_classify_token(label, label_len, req->path.base, req->path.len, SG_PORT_FORM_HOST, &r->route);
+            return;
+        }
+        ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("opensandbox-ingress-to"), -1);
+        if (i != -1) {
+            h2o_iovec_t v = req->headers.entries[i].value;
+            sg_router_classify_token(v.base, v.len, req->path.base, req->path.len, SG_PORT_FORM_HEADER, &r->route);
+            return;
+        }
+    }
+    sg_router_classify(req->path.base, req->path.len, is_admin_listener, &r->route);
+}
+
 sg_request_t *sg_request_create(sg_thread_t *thread, h2o_req_t *req, int is_admin_listener)
 {
     sg_request_t *r = (sg_request_t *)h2o_add_prefilter(req, sizeof(*r));
@@ -199,7 +222,7 @@ sg_request_t *sg_request_create(sg_thread_t *thread, h2o_req_t *req, int is_admi
     sg_request_t **token = h2o_mem_alloc_shared(&req->pool, sizeof(*token), on_pool_dispose);
     *token = r;
 
-    sg_router_classify(req->path.base, req->path.len, is_admin_listener, &r->route);
+    classify(r, is_admin_listener);
     r->chain = &r->config->routes[r->route.cls];
     if (r->chain->ctx_size != 0) {
         r->plugin_ctx = h2o_mem_alloc_pool(&req->pool, r->chain->ctx_size);

@@ -42,6 +42,7 @@ typedef struct st_sg_request_t {
     const struct st_sg_tenant_t *tenant_def;
     H2O_VECTOR(h2o_iovec_t) strip_headers; /* credentials never forwarded upstream (lower-case) */
     h2o_iovec_t key_id;                    /* id of the credential that authenticated the request (not a secret) */
+    uint8_t port_auth;                     /* port traffic: the verdict on its credential (tenancy/port_auth.h) */
     sg_plugin_req_ctx_t plugin_view;       /* what req_context shows plugins (plugin_api.c) */
     uint64_t started_at_us;
     uint64_t upstream_started_us;

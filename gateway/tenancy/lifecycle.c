@@ -4,6 +4,7 @@
 #include "backend/backend.h"
 #include "backend/httpclient.h"
 #include "tenancy/lifecycle.h"
+#include "tenancy/endpoint.h"
 #include "tenancy/port.h"
 #include "tenancy/lifecycle_route.h"
 #include "tenancy/ownership.h"
@@ -18,13 +19,14 @@ typedef struct st_lc_t {
     sg_lc_route_t route;
     char id[SG_STORE_ID_MAX + 1];
     sg_backend_conf_t *be;
-    json_t *body;               /* parsed request body (create) */
-    sg_create_request_t create; /* what the create asks for */
-    sg_sandbox_rec_t rec;       /* record being written */
-    int status;                 /* backend status to relay */
-    h2o_iovec_t response;       /* backend body to relay (pool copy) */
-    uint64_t asked_ms;          /* when the endpoint of a port was asked from the backend */
-    sg_quota_ticket_t *quota;   /* the quota reservation of a create or snapshot (quota.h) */
+    json_t *body;                 /* parsed request body (create) */
+    sg_create_request_t create;   /* what the create asks for */
+    sg_sandbox_rec_t rec;         /* record being written */
+    int status;                   /* backend status to relay */
+    h2o_iovec_t response;         /* backend body to relay (pool copy) */
+    uint64_t asked_ms;            /* when the endpoint of a port was asked from the backend */
+    sg_quota_ticket_t *quota;     /* the quota reservation of a create or snapshot (quota.h) */
+    sg_endpoint_query_t endpoint; /* GET .../endpoints/{port}: what the query asks for */
 } lc_t;
 
 void sg_lifecycle_sandbox_not_found(sg_request_t *r, const char *id)
@@ -465,42 +467,6 @@ static void on_snapshot_created(void *data, const char *err, int status, h2o_iov
     sg_lifecycle_send_backend_response(r, status, sg_snapshot_tag_strip_body(&r->req->pool, r->config->lifecycle.tenant_tag, body));
 }
 
-/* GET .../endpoints/{port}: the gateway's own address for the port, never the backend's */
-static void send_endpoint(lc_t *lc)
-{
-    sg_request_t *r = lc->r;
-    h2o_req_t *req = r->req;
-    const char *base = r->config->lifecycle.public_url;
-    h2o_iovec_t host = req->input.authority;
-    if (base != NULL) {
-        const char *p = strstr(base, "://");
-        p = p != NULL ? p + 3 : base;
-        size_t len = strlen(p);
-        while (len != 0 && p[len - 1] == '/')
-            --len;
-        host = h2o_iovec_init(p, len);
-    }
-    int server_proxy = req->query_at != SIZE_MAX && memmem(req->path.base + req->query_at, req->path.len - req->query_at,
-                                                           H2O_STRLIT("use_server_proxy=true")) != NULL;
-    char buf[1024];
-    snprintf(buf, sizeof(buf), "%.*s/%ssandboxes/%s/%s/%u", (int)host.len, host.base, server_proxy ? "v1/" : "", lc->id,
-             server_proxy ? "proxy" : "port", (unsigned)lc->route.port);
-    /* the SDKs copy Endpoint.headers onto every request to the endpoint; the Python SDK sends nothing else there
-     * (no tenant key), so this token is what authenticates its execd traffic (port_token.h). The backend's own
-     * endpoint headers are applied toward the backend by port.c and never shown. */
-    char token[SG_PORT_TOKEN_MAX + 1];
-    if (sg_port_token_mint(&r->config->port_tokens, r->tenant.base, r->tenant.len, lc->id, strlen(lc->id), lc->route.port, token,
-                           sizeof(token)) != SG_PORT_TOKEN_OK) {
-        sg_request_fail(r, SG_ERR_STORE_UNAVAILABLE, "cannot mint an access token: the shared secret is not loaded yet");
-        return;
-    }
-    json_t *obj = json_pack("{s:s, s:{s:s}}", "endpoint", buf, "headers", SG_PORT_TOKEN_HEADER, token);
-    char *text = json_dumps(obj, JSON_COMPACT);
-    sg_request_json(r, 200, text, strlen(text));
-    free(text);
-    json_decref(obj);
-}
-
 static void on_endpoint_checked(void *data, const char *err, int status, h2o_iovec_t body)
 {
     lc_t *lc = data;
@@ -511,7 +477,7 @@ static void on_endpoint_checked(void *data, const char *err, int status, h2o_iov
         return;
     }
     sg_port_remember_endpoint(lc->id, lc->route.port, lc->rec.expires_at_ms, lc->asked_ms, body);
-    send_endpoint(lc);
+    sg_endpoint_send(lc->r, lc->id, lc->route.port, &lc->endpoint);
 }
 
 /* POST .../snapshots once the quota holds it; the backend keeps the tenant in the snapshot's name (snapshot_tag.h) */
@@ -542,6 +508,8 @@ static void on_sandbox_owner(sg_request_t *r, void *data, const char *err, const
                               .not_found_message = h2o_strdup(&req->pool, msg, strlen(msg)).base};
     switch (lc->route.op) {
     case SG_LC_ENDPOINT: {
+        if (sg_endpoint_parse_query(r, &lc->endpoint) != 0)
+            return;
         /* the backend confirms the sandbox and port (and its answer warms the port traffic cache) */
         char path[SG_STORE_ID_MAX + 48];
         int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s/endpoints/%u", lc->id, (unsigned)lc->route.port);

@@ -187,6 +187,7 @@ typedef struct st_lookup_t {
     int have_known;
     sg_sandbox_rec_t found;
     int have_found;
+    int any_tenant; /* sg_ownership_sandbox_any: the store's answer whoever owns it, never a probe */
 } lookup_t;
 
 static void lookup_dispose(void *p)
@@ -299,6 +300,15 @@ static void on_store_sandbox(void *data, const char *err, const sg_sandbox_rec_t
     lookup_t *lk = data;
     sg_sandbox_rec_t cached;
     lk->op = NULL;
+    if (lk->any_tenant) {
+        if (err == NULL && rec != NULL)
+            cache_put(rec, lk->started_ms);
+        if (err != NULL && cache_get(lk->id, &cached, 1))
+            finish_lookup(lk, NULL, &cached);
+        else
+            finish_lookup(lk, err, rec);
+        return;
+    }
     if (err != NULL) {
         /* the caller's own sandboxes seen before keep working; anything else gets the store's error, as an
          * unknown id does */
@@ -320,6 +330,21 @@ static void on_store_sandbox(void *data, const char *err, const sg_sandbox_rec_t
     }
 }
 
+static void start_lookup(sg_request_t *r, const char *id, int any_tenant, sg_ownership_sandbox_cb cb, void *data)
+{
+    lookup_t *lk = h2o_mem_alloc_pool(&r->req->pool, sizeof(*lk));
+    memset(lk, 0, sizeof(*lk));
+    lk->r = r;
+    snprintf(lk->id, sizeof(lk->id), "%s", id);
+    lk->cb = cb;
+    lk->data = data;
+    lk->started_ms = now_ms();
+    lk->probe_slot = -1;
+    lk->any_tenant = any_tenant;
+    sg_request_on_dispose(r, lookup_dispose, lk);
+    lk->op = sg_store_get_sandbox(r->thread->store, id, on_store_sandbox, lk);
+}
+
 void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_cb cb, void *data)
 {
     sg_sandbox_rec_t cached;
@@ -332,16 +357,17 @@ void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_
         cb(r, data, NULL, &cached);
         return;
     }
-    lookup_t *lk = h2o_mem_alloc_pool(&r->req->pool, sizeof(*lk));
-    memset(lk, 0, sizeof(*lk));
-    lk->r = r;
-    snprintf(lk->id, sizeof(lk->id), "%s", id);
-    lk->cb = cb;
-    lk->data = data;
-    lk->started_ms = now_ms();
-    lk->probe_slot = -1;
-    sg_request_on_dispose(r, lookup_dispose, lk);
-    lk->op = sg_store_get_sandbox(r->thread->store, id, on_store_sandbox, lk);
+    start_lookup(r, id, 0, cb, data);
+}
+
+void sg_ownership_sandbox_any(sg_request_t *r, const char *id, sg_ownership_sandbox_cb cb, void *data)
+{
+    sg_sandbox_rec_t cached;
+    if (cache_get(id, &cached, 0)) {
+        cb(r, data, NULL, &cached);
+        return;
+    }
+    start_lookup(r, id, 1, cb, data);
 }
 
 /* ---- snapshot lookup ---- */

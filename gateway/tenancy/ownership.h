@@ -31,6 +31,12 @@ typedef void (*sg_ownership_snapshot_cb)(sg_request_t *r, void *data, const char
 
 void sg_ownership_sandbox(sg_request_t *r, const char *id, sg_ownership_sandbox_cb cb, void *data);
 void sg_ownership_snapshot(sg_request_t *r, const char *id, sg_ownership_snapshot_cb cb, void *data);
+/*
+ * The owner record as the store (or the cache) knows it, whoever the tenant: for a credential that names no tenant
+ * but is bound to one (a signed URL, verified against rec->tenant). Never asks the backends, so an anonymous caller
+ * cannot make the gateway probe them; rec NULL: the store has no record.
+ */
+void sg_ownership_sandbox_any(sg_request_t *r, const char *id, sg_ownership_sandbox_cb cb, void *data);
 
 /* Records ownership in the store and this thread's cache; cb may be NULL (best effort, tied to the request). */
 void sg_ownership_put_sandbox(sg_request_t *r, const sg_sandbox_rec_t *rec, sg_store_done_cb cb, void *data);

@@ -18,6 +18,7 @@
 #include "util/keyhash.h"
 #include "tenancy/lifecycle.h"
 #include "tenancy/port.h"
+#include "tenancy/port_auth.h"
 #include "tenancy/ownership.h"
 #include "config/port_token.h"
 #include "tenancy/tenant_cache.h"
@@ -188,6 +189,7 @@ static void forward(port_req_t *pr)
         return;
     }
     h2o_header_t *extra = h2o_mem_alloc_pool(&req->pool, sizeof(*extra) * (ep->num_headers + 1));
+    size_t num_extra = ep->num_headers;
     for (size_t i = 0; i != ep->num_headers; ++i) {
         h2o_iovec_t *name = h2o_mem_alloc_pool(&req->pool, sizeof(*name));
         *name = h2o_strdup(&req->pool, ep->header_names[i], strlen(ep->header_names[i]));
@@ -201,15 +203,28 @@ static void forward(port_req_t *pr)
                          .addrlen = ep->addrlen,
                          .ssl_ctx = ep->is_tls ? pr->be->ssl_ctx : NULL,
                          .max_connections = pr->be->max_connections};
-    static const h2o_iovec_t strip[] = {{H2O_STRLIT("open-sandbox-api-key")}, {H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC)}};
+    /* the gateway's credentials never reach the sandbox; the /proxy/ forms also drop the caller's Authorization and
+     * cookies, as OpenSandbox's server proxy does. Elsewhere the sandbox's own cookies go through, without ours. */
+    static const h2o_iovec_t strip[] = {{H2O_STRLIT("open-sandbox-api-key")},
+                                        {H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC)},
+                                        {H2O_STRLIT("opensandbox-ingress-to")},
+                                        {H2O_STRLIT("cookie")},
+                                        {H2O_STRLIT("authorization")}};
+    size_t num_strip = sizeof(strip) / sizeof(strip[0]);
+    if (r->route.form != SG_PORT_FORM_PROXY) {
+        num_strip--; /* Authorization belongs to the sandbox's service */
+        h2o_iovec_t cookies = sg_port_auth_sandbox_cookies(r);
+        if (cookies.len != 0)
+            extra[num_extra++] = (h2o_header_t){&H2O_TOKEN_COOKIE->buf, NULL, cookies};
+    }
     sg_proxy_target_t t = {.upstream = u,
                            .authority = h2o_strdup(&req->pool, ep->authority, strlen(ep->authority)),
                            .path_prefix = h2o_strdup(&req->pool, ep->prefix, strlen(ep->prefix)),
                            .path = h2o_iovec_init(r->route.rest, r->route.rest_len),
                            .extra = extra,
-                           .num_extra = ep->num_headers,
+                           .num_extra = num_extra,
                            .strip = strip,
-                           .num_strip = sizeof(strip) / sizeof(strip[0]),
+                           .num_strip = num_strip,
                            .on_upstream_error = on_upstream_error,
                            .on_status_data = pr};
     sg_proxy_start(r, &t);
@@ -383,6 +398,8 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
         return;
     r->backend = h2o_iovec_init(pr->be->name, strlen(pr->be->name));
     pr->expires_at_ms = rec->expires_at_ms;
+    if (sg_port_auth_redirect(r))
+        return;
     if (cache_get(pr->id, r->route.port, &pr->ep)) {
         if (pr->ep.unresolvable)
             unresolvable(pr, "the name did not resolve moments ago");
@@ -396,103 +413,20 @@ static void on_owner(sg_request_t *r, void *data, const char *err, const sg_sand
     sg_lifecycle_call(r, pr->be, "GET", h2o_iovec_init(path, (size_t)n), h2o_iovec_init(NULL, 0), on_endpoint, pr);
 }
 
-/* the credential id plugins see (req_context): "tok:" and the first 12 hex digits of the token's SHA-256 */
-static void set_token_key_id(sg_request_t *r, h2o_iovec_t token)
-{
-    unsigned char hash[32];
-    sg_keyhash_compute(token.base, token.len, hash);
-    char *id = h2o_mem_alloc_pool(&r->req->pool, 17);
-    memcpy(id, "tok:", 4);
-    for (size_t i = 0; i != 6; ++i)
-        sprintf(id + 4 + i * 2, "%02x", hash[i]);
-    r->key_id = h2o_iovec_init(id, 16);
-}
-
-/* Verifies the X-Sandgate-Token header of r (if any) against the route's sandbox id and port; the tenant goes in out. */
-static sg_port_token_result_t token_verify(sg_request_t *r, h2o_iovec_t *token, char *tenant, size_t tenant_size)
-{
-    ssize_t i = h2o_find_header_by_str(&r->req->headers, H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC), -1);
-    if (i == -1)
-        return SG_PORT_TOKEN_INVALID;
-    *token = r->req->headers.entries[i].value;
-    return sg_port_token_verify(&r->config->port_tokens, token->base, token->len,
-                                r->route.sandbox_id != NULL ? r->route.sandbox_id : "",
-                                r->route.sandbox_id != NULL ? r->route.sandbox_id_len : 0, r->route.port, tenant, tenant_size);
-}
-
-/* Binds the tenant of a verified token: 1 when bound (tenant_def may stay NULL for a tenant kept in the store), 0 if unknown. */
-static int token_bind(sg_request_t *r, h2o_iovec_t token, const char *tenant)
-{
-    size_t len = strlen(tenant);
-    const sg_tenant_t *t = sg_config_find_tenant(r->config, tenant);
-    if (t == NULL && !(r->config->store.use_redis && sg_router_valid_id(tenant, len)))
-        return 0;
-    set_token_key_id(r, token);
-    if (t != NULL) {
-        r->tenant = h2o_iovec_init(t->id, len);
-        r->tenant_def = t;
-    } else {
-        r->tenant = h2o_strdup(&r->req->pool, tenant, len); /* maybe a tenant kept in the store: resolved later */
-    }
-    return 1;
-}
-
-void sg_port_token_preauth(sg_request_t *r)
-{
-    if (r->route.cls != SG_ROUTE_PORT || r->tenant.base != NULL ||
-        h2o_find_header_by_str(&r->req->headers, H2O_STRLIT("open-sandbox-api-key"), -1) != -1)
-        return;
-    h2o_iovec_t token;
-    char tenant[SG_STORE_ID_MAX + 1];
-    if (token_verify(r, &token, tenant, sizeof(tenant)) == SG_PORT_TOKEN_OK)
-        token_bind(r, token, tenant);
-}
-
-/*
- * Authenticates r by the token in its X-Sandgate-Token header against the route's sandbox id and
- * port, binds the token's tenant and calls cb(r) (possibly later, once a tenant kept in the store is loaded).
- * Returns 0 when r carries no token (nothing done), 1 when it did (cb called, or an error response sent: every
- * invalid token gets the same 401 body).
- */
-static int token_authenticate(sg_request_t *r, void (*cb)(sg_request_t *r))
-{
-    if (h2o_find_header_by_str(&r->req->headers, H2O_STRLIT(SG_PORT_TOKEN_HEADER_LC), -1) == -1)
-        return 0;
-    h2o_iovec_t token;
-    char tenant[SG_STORE_ID_MAX + 1];
-    sg_port_token_result_t res = token_verify(r, &token, tenant, sizeof(tenant));
-    if (res == SG_PORT_TOKEN_UNAVAILABLE) {
-        sg_request_fail(r, SG_ERR_STORE_UNAVAILABLE, "cannot verify the access token: the shared secret is not loaded yet");
-        return 1;
-    }
-    if (res == SG_PORT_TOKEN_OK && token_bind(r, token, tenant)) {
-        if (r->tenant_def != NULL)
-            cb(r);
-        else
-            sg_tenant_cache_resolve(r, cb);
-        return 1;
-    }
-    /* one body for every failure: a caller learns nothing about which part was wrong */
-    sg_request_fail(r, SG_ERR_INVALID_API_KEY, "Invalid access token.");
-    return 1;
-}
-
 void sg_port_handle(sg_request_t *r)
 {
     h2o_req_t *req = r->req;
-    /* no tenant key: an access token from Endpoint.headers (port_token.h) binds the tenant, then this runs again */
-    if (r->tenant_def == NULL && r->tenant.base == NULL && token_authenticate(r, sg_port_handle))
+    /* no tenant key, and no other credential bound one before the chain (port_auth.h) */
+    if (r->tenant_def == NULL) {
+        sg_port_auth_refuse(r);
         return;
+    }
     port_req_t *pr = h2o_mem_alloc_pool(&req->pool, sizeof(*pr));
     memset(pr, 0, sizeof(*pr));
     pr->r = r;
     if (r->route.sandbox_id != NULL)
         snprintf(pr->id, sizeof(pr->id), "%.*s",
                  (int)(r->route.sandbox_id_len < SG_STORE_ID_MAX ? r->route.sandbox_id_len : SG_STORE_ID_MAX), r->route.sandbox_id);
-    if (r->tenant_def == NULL) {
-        sg_request_fail(r, SG_ERR_MISSING_API_KEY, NULL);
-        return;
-    }
     if (r->route.sandbox_id == NULL || r->route.port == 0 || !sg_router_valid_id(r->route.sandbox_id, r->route.sandbox_id_len)) {
         sg_lifecycle_sandbox_not_found(r, pr->id);
         return;

@@ -11,12 +11,6 @@
 
 /* Serves sandbox port traffic. */
 void sg_port_handle(sg_request_t *r);
-/*
- * Before the plugin chain: binds the tenant (and key id) of a valid access token on a port route that carries no
- * tenant key, so that on_request sees who is calling (rate limits by tenant). Does nothing otherwise: an invalid
- * token is refused later by sg_port_handle, after the chain had its say (a gateway key may still authenticate).
- */
-void sg_port_token_preauth(sg_request_t *r);
 /* Caches the endpoint a backend reported (asked at asked_at_ms) for a sandbox port, until the sandbox's expiresAt
  * (expires_at_ms, 0: none) at the latest; returns 0 if it was usable. */
 int sg_port_remember_endpoint(const char *id, uint16_t port, int64_t expires_at_ms, uint64_t asked_at_ms, h2o_iovec_t body);

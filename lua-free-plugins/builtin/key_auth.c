@@ -219,14 +219,18 @@ static sg_plugin_status_t on_request(const sg_plugin_api_t *api, sg_plugin_req_t
             api->sha256(bearer.base, bearer.len, ctx->bearer_hash);
             ctx->has_bearer = 1;
         }
-    } else if (bearer.len != 0 && !(api->req_header(req, "x-sandgate-token", 16, &token) && token.len != 0)) {
+    }
+    /* the gateway already bound a tenant from a port credential it verified itself (a signed URL or its cookie) */
+    int port_credential = (api->req_header(req, "x-sandgate-token", 16, &token) && token.len != 0) ||
+                          (SG_PLUGIN_API_HAS(api, req_context) && api->req_context(req)->tenant.len != 0);
+    if ((key.base == NULL || key.len == 0) && bearer.len != 0 && !port_credential) {
         key = bearer;
         api->req_strip_header(req, "authorization", 13);
     }
-    if ((key.base == NULL || key.len == 0) && api->req_header(req, "x-sandgate-token", 16, &token) && token.len != 0) {
-        /* no key but a port access token (Endpoint.headers): the gateway verifies it on port routes, against the
-         * sandbox and port of the route, and refuses it elsewhere. A gateway key in Authorization is still a
-         * credential and is not forwarded; anything else there belongs to the sandbox's service. */
+    if ((key.base == NULL || key.len == 0) && port_credential) {
+        /* no key but a port access token (Endpoint.headers) or a signed URL: the gateway verifies it on port routes,
+         * against the sandbox and port of the route, and refuses it elsewhere. A gateway key in Authorization is
+         * still a credential and is not forwarded; anything else there belongs to the sandbox's service. */
         if (bearer.len == 0)
             return SG_PLUGIN_CONTINUE;
         ctx->api = api;

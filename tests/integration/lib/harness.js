@@ -274,6 +274,8 @@ async function buildConfig(opts) {
   if (o.plugins !== undefined) config.plugins = o.plugins;
   if (o.routes !== undefined) config.routes = o.routes;
   for (const k of ['tenants', 'redis', 'lifecycle', 'port_tokens']) if (o[k] !== undefined) config[k] = o[k];
+  // the config's `ports:` section (sandbox domain, endpoint form, signed URLs): `ports` here names the listener ports
+  if (o.portsConf !== undefined) config.ports = o.portsConf;
   config.log = o.log || { level: 'info' };
   // configure(config, ports): last word on the config object (sections this builder does not know, extra certificates)
   if (typeof o.configure === 'function') o.configure(config, ports);
