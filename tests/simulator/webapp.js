@@ -36,13 +36,19 @@ td[data-state=fail] { color: #b00; }
 pre { white-space: pre-wrap; word-break: break-all; font-size: 11px; }
 </style>
 <script>
-// Shared by the page and both scripts: mark(id, ok, why) renders a result once.
+// Shared by the page and both scripts: mark(id, ok, why) records a result once; render() shows the
+// results in their elements (the head scripts run before the body exists).
 window.results = {};
+function render() {
+  Object.keys(window.results).forEach(function (id) {
+    var el = document.getElementById(id);
+    if (el) { el.textContent = window.results[id]; el.setAttribute('data-state', window.results[id] === 'ok' ? 'ok' : 'fail'); }
+  });
+}
 function mark(id, ok, why) {
   if (id in window.results) return;
   window.results[id] = ok ? 'ok' : 'fail: ' + why;
-  var el = document.getElementById(id);
-  if (el) { el.textContent = window.results[id]; el.setAttribute('data-state', ok ? 'ok' : 'fail'); }
+  render();
 }
 </script>
 <script src="/app.js" onerror="mark('abs-script', false, 'load error')"></script>
@@ -112,6 +118,7 @@ function mark(id, ok, why) {
   var wsAbs = new URL('/ws', location.href);
   wsAbs.protocol = wsRel.protocol;
   scriptsSettled();
+  render();
   Promise.all([
     checkFetch('fetch-rel', 'api/hello', 'hello'),
     checkFetch('fetch-abs', '/api/abs', 'abs'),

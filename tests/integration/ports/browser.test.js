@@ -48,10 +48,10 @@ test.before(async () => {
     backends: [h.backend(ctx.sim)],
     tenants,
     port_tokens: { secrets: [{ id: 'k1', secret: SECRET }] },
+    portsConf: { sandbox_domain: DOMAIN, endpoint_form: 'path' },
     configure(config) {
       const tls = config.listen.find((l) => l.tls).tls;
       tls.certificates = [{ cert: ctx.certs.cert, key: ctx.certs.key }, { cert: ctx.certs.wildCert, key: ctx.certs.wildKey }];
-      config.ports = { sandbox_domain: DOMAIN, endpoint_form: 'path' };
     },
   });
   env.gateways.push(ctx.gw);
@@ -104,13 +104,17 @@ async function openApp(url, shot) {
   }
 }
 
-// The sandbox saw its own cookie and nothing of the gateway's: no gateway cookie, no signature, no credential header.
-function assertSandboxSawOnlyItsOwn(state, sig) {
+// The sandbox saw its own cookie and nothing of the gateway's: no gateway cookie, no credential header, and the
+// signature in no header but `addressHeaders` (host form: the signed host IS the request's address, so the
+// sandbox sees it in X-Forwarded-Host and in the browser's Referer, as an app behind any ingress does).
+function assertSandboxSawOnlyItsOwn(state, sig, addressHeaders) {
   const who = JSON.parse(state.whoami);
   assert.match(who.cookie, /(^|; )app_session=[0-9a-f]{18}($|;)/, `the app's own cookie reaches the sandbox: ${state.whoami}`);
   assert.doesNotMatch(who.cookie, /sg_access/, `the gateway cookie reached the sandbox: ${who.cookie}`);
   for (const hname of GATEWAY_HEADERS) assert.equal(who.headers[hname], undefined, `${hname} reached the sandbox`);
-  assert.ok(!state.whoami.includes(sig), `the signature ${sig} reached the sandbox: ${state.whoami}`);
+  const carrying = Object.keys(who.headers).filter((k) => String(who.headers[k]).includes(sig));
+  assert.deepEqual(carrying.filter((k) => !(addressHeaders || []).includes(k)), [],
+    `the signature ${sig} reached the sandbox: ${state.whoami}`);
 }
 
 test('path form: Chromium follows one 302 to the unsigned URL, gets an HttpOnly cookie scoped to the sandbox port, and the app works on relative paths', { timeout: 90000 }, env.wrap(async () => {
@@ -184,7 +188,7 @@ test('host form: Chromium opens {id}-3000-{expires}-{sig}.sandbox.test (wildcard
   assert.equal(sec.subjectName(), `*.${DOMAIN}`);
 
   assert.deepEqual(v.state.results, Object.fromEntries(CHECKS.map((c) => [c, 'ok'])), JSON.stringify(v.state.results));
-  assertSandboxSawOnlyItsOwn(v.state, sig);
+  assertSandboxSawOnlyItsOwn(v.state, sig, ['x-forwarded-host', 'referer']);
   await v.context.close();
 }));
 
