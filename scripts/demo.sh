@@ -223,7 +223,7 @@ scripts, fetches and WebSockets work (absolute paths cannot in the path form). T
 the demo CA's ($ca): accept the warning, or trust that CA.
 The same port in host form ({id}-{port}.$sandbox_domain, the wildcard certificate chosen by SNI):
 
-  curl --cacert "$ca" --resolve $web_host:$public_port:127.0.0.1 \\
+  curl -s --cacert "$ca" --resolve $web_host:$public_port:127.0.0.1 \\
        -H "OPEN-SANDBOX-API-KEY: \$SANDGATE_API_KEY" https://$web_host:$public_port/api/hello
 
 Tenants: team-a (key SANDGATE_API_KEY: any image, timeout up to 2h or none)
