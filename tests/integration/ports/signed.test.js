@@ -14,16 +14,10 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 const h = require('../lib/harness');
 const T = require('../lib/tenancy');
 
-let makeCerts;
-try {
-  ({ makeCerts } = require('../lib/certs'));
-} catch (_) {
-  makeCerts = localMakeCerts; // until tests/integration/lib/certs.js is on this branch
-}
+const { makeCerts } = require('../lib/certs');
 
 const env = h.env();
 const ctx = { gws: {} };
@@ -38,29 +32,6 @@ const GATEWAY_HEADERS = ['x-sandgate-token', 'open-sandbox-api-key', 'opensandbo
 const nowS = () => Math.floor(Date.now() / 1000);
 const b36 = (n) => BigInt(n).toString(36);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------- certificates (fallback)
-
-// Same contract as lib/certs.js makeCerts: {ca, cert, key, wildCert, wildKey} in dir.
-async function localMakeCerts(dir, opts) {
-  const domain = (opts && opts.domain) || 'sandbox.test';
-  fs.mkdirSync(dir, { recursive: true });
-  const run = (args) => {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8', timeout: 30000 });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  };
-  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30',
-    '-subj', '/O=sandgate/CN=sandgate ports test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  for (const [name, cn, san] of [['server', 'localhost', 'IP:127.0.0.1,DNS:localhost'], ['wildcard', `*.${domain}`, `DNS:*.${domain}`]]) {
-    fs.writeFileSync(path.join(dir, `${name}.ext`), `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
-    run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/O=sandgate/CN=${cn}`]);
-    run(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '30',
-      '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
-  }
-  const p = (f) => path.join(dir, f);
-  return { ca: p('ca.crt'), cert: p('server.crt'), key: p('server.key'), wildCert: p('wildcard.crt'), wildKey: p('wildcard.key') };
-}
 
 // ---------------------------------------------------------------- setup
 
