@@ -18,9 +18,12 @@
 # (tests/simulator/server.js; the sandbox is created through sandgate).
 # (d) in the same sandgate process as (c): port traffic (GET /sandboxes/$BENCH_SANDBOX_ID/port/8080/bench)
 # authenticated by the tenant key, then by the access token from Endpoint.headers (issue 7).
+# (f) in the same process: port traffic on the unsigned path form authenticated by the cookie a signed URL leaves in a
+# browser (Cookie: sg_access=<e36>-<sig>, issue 10), against the same traffic with the access token header.
 # Last three lines printed:
 #   tenancy/plain cpu-per-request: X.XX
 #   token/key cpu-per-request: X.XX
+#   signed/token cpu-per-request: X.XX (min–max of the pairs)
 #   ratelimit-local/tenancy cpu-per-request: X.XX (and -redis, -batched; then their round trips per request)
 #   sandgate/nginx cpu-per-request: X.XX
 #
@@ -46,6 +49,10 @@
 #   BENCH_MAIN      1|0: run the nginx/haproxy/sandgate comparison [1]; 0 with BENCH_SIM=0 runs only the
 #                   tenancy path and port tokens
 #   BENCH_TOKENS    1|0: run (d), port traffic by key vs by access token [1]
+#   BENCH_SIGNED    1|0: run (f), port traffic by a signed URL's cookie vs by access token [1]; short by default:
+#                   BENCH_SIGNED_CONNS [64], BENCH_SIGNED_DURATION seconds per run [5], BENCH_SIGNED_REPEAT pairs [5]
+#   BENCH_SIGNED_ONLY  1: run only (f) (its sandgate process (c) and Redis are started, nothing else is measured:
+#                   BENCH_MAIN, BENCH_SIM, BENCH_TOKENS and BENCH_RATELIMIT default to 0, (a)-(c) are not measured)
 #   BENCH_RATELIMIT 1|0: run (e), the tenancy path with the rate-limit plugin in local, redis and
 #                   redis+sync_interval modes [1]; prints ratelimit-{local,redis,batched}/tenancy
 #                   cpu-per-request and the Redis round trips per request of each
@@ -83,6 +90,14 @@ TENANT_ID=bench
 KEY_TTL="${BENCH_KEY_TTL:-60s}"
 RECONCILE="${BENCH_RECONCILE:-30s}"
 SIM_DURATION="${BENCH_SIM_DURATION:-5}"
+SIGNED_ONLY="${BENCH_SIGNED_ONLY:-0}"
+if [ "$SIGNED_ONLY" = 1 ]; then
+    BENCH_SIGNED=1
+    : "${BENCH_MAIN:=0}" "${BENCH_SIM:=0}" "${BENCH_TOKENS:=0}" "${BENCH_RATELIMIT:=0}"
+fi
+read -r -a SIGNED_CONNS <<<"${BENCH_SIGNED_CONNS:-64}"
+SIGNED_DURATION="${BENCH_SIGNED_DURATION:-5}"
+SIGNED_REPEAT="${BENCH_SIGNED_REPEAT:-5}"
 REDIS_PREFIX="sandgate:"
 T_HEADER="OPEN-SANDBOX-API-KEY: $TENANT_KEY"
 
@@ -104,6 +119,8 @@ done
 [[ "$REPEAT" =~ ^[0-9]+$ && "$REPEAT" -gt 0 ]] || die "BENCH_REPEAT must be a positive integer"
 [[ "$SBX_ID" =~ ^[A-Za-z0-9._-]{1,128}$ ]] || die "BENCH_SANDBOX_ID must be 1-128 characters of [A-Za-z0-9._-]"
 [[ "$SIM_DURATION" =~ ^[0-9]+$ && "$SIM_DURATION" -gt 0 ]] || die "BENCH_SIM_DURATION must be a positive integer (seconds)"
+[[ "$SIGNED_DURATION" =~ ^[0-9]+$ && "$SIGNED_DURATION" -gt 0 ]] || die "BENCH_SIGNED_DURATION must be a positive integer (seconds)"
+[[ "$SIGNED_REPEAT" =~ ^[0-9]+$ && "$SIGNED_REPEAT" -gt 0 ]] || die "BENCH_SIGNED_REPEAT must be a positive integer"
 
 NCPU="$(nproc)"
 CLK_TCK="$(getconf CLK_TCK)"
@@ -663,6 +680,45 @@ run_port_tokens() {
     return 0
 }
 
+# run_port_signed PID: (f) GET /sandboxes/$SBX_ID/port/8080/bench through sandgate (c), authenticated by the cookie
+# that the first visit of a signed URL sets (GET .../endpoints/8080?expires=now+1h gives .../port/8080-<e36>-<sig>;
+# a browser then sends Cookie: sg_access=<e36>-<sig> on the unsigned path), then by the access token of
+# Endpoint.headers; same process, same upstream, pairs in turn (ab_pairs key "signed"). Its own, shorter
+# duration, repeat and connection counts (BENCH_SIGNED_*).
+SIGNED_REASON=""
+SIGNED_C=""
+run_port_signed() {
+    local pid="$1" purl="http://127.0.0.1:$PROXY_PORT/sandboxes/$SBX_ID/port/8080/bench" ep seg tok c t n exp
+    local ep_url="http://127.0.0.1:$PROXY_PORT/v1/sandboxes/$SBX_ID/endpoints/8080"
+    tok="$(curl -s -H "$T_HEADER" "$ep_url" | sed -n 's/.*"X-Sandgate-Token":"\([^"]*\)".*/\1/p')"
+    exp=$(($(date +%s) + 3600))
+    ep="$(curl -s -H "$T_HEADER" "$ep_url?expires=$exp" | sed -n 's/.*"endpoint":"\([^"]*\)".*/\1/p')"
+    seg="${ep##*/port/8080-}"
+    if [ -z "$tok" ] || [[ ! "$seg" =~ ^[0-9a-z]{1,13}-[0-9a-z]{12}$ ]]; then
+        SIGNED_REASON="GET .../endpoints/8080 gave token '${tok:0:12}...' and signed endpoint '$ep' (expected .../port/8080-<e36>-<sig>)"
+        return 1
+    fi
+    c="$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: sg_access=$seg" "$purl")"
+    t="$(curl -s -o /dev/null -w '%{http_code}' -H "X-Sandgate-Token: $tok" "$purl")"
+    n="$(curl -s -o /dev/null -w '%{http_code}' "$purl")"
+    if [ "$c" != 200 ] || [ "$t" != 200 ] || [ "$n" != 401 ]; then
+        SIGNED_REASON="port traffic answered $c with the cookie, $t with the token, $n with neither (expected 200, 200, 401)"
+        return 1
+    fi
+    local saved=("${VERIFY_ARGS[@]}") conns=("${CONNS[@]}") dur="$DURATION" rep="$REPEAT"
+    VERIFY_ARGS=() # the port answer is the upstream's catch-all, not the sandbox JSON
+    CONNS=("${SIGNED_CONNS[@]}")
+    DURATION="$SIGNED_DURATION"
+    REPEAT="$SIGNED_REPEAT"
+    SIGNED_C="${CONNS[${#CONNS[@]}-1]}"
+    ab_pairs signed 1 tn-signed-cookie "$pid" "$purl" "Cookie: sg_access=$seg" tn-signed-token "$pid" "$purl" "X-Sandgate-Token: $tok"
+    VERIFY_ARGS=("${saved[@]}")
+    CONNS=("${conns[@]}")
+    DURATION="$dur"
+    REPEAT="$rep"
+    return 0
+}
+
 # (e) the rate-limit plugin (issue 9) on the tenancy path: the (c) config with rate-limit after key-auth and one limit
 # per tenant that no request reaches (so every request is counted and allowed), in each mode; one sandgate process per
 # mode, same upstream, same Redis.
@@ -781,7 +837,7 @@ run_tenancy() {
     VERIFY_ARGS=("$SBX_ID")
 
     # (a) direct
-    bench_target tn-direct "$UPSTREAM_PID" "$url_a" "$T_HEADER"
+    if [ "$SIGNED_ONLY" != 1 ]; then bench_target tn-direct "$UPSTREAM_PID" "$url_a" "$T_HEADER"; fi
 
     # (b) plain proxy: the config of the sandgate run above, no tenants
     mkdir -p "$TMP/plain/sandgate"
@@ -798,7 +854,7 @@ run_tenancy() {
         TEN_REASON="(b): GET $T_PATH through sandgate never returned the upstream's 200"
         return 1
     }
-    bench_target tn-plain "$pid" "$url" "$T_HEADER"
+    if [ "$SIGNED_ONLY" != 1 ]; then bench_target tn-plain "$pid" "$url" "$T_HEADER"; fi
     stop_and_forget "$pid"
     NOTE[tn-plain]="access log: $(access_summary "$TMP/plain/sandgate/access.log")"
 
@@ -841,9 +897,11 @@ run_tenancy() {
         TEN_REASON="(c): GET $T_PATH through sandgate never returned the upstream's 200"
         return 1
     }
-    bench_target tn-tenancy "$pid" "$url" "$T_HEADER"
+    if [ "$SIGNED_ONLY" != 1 ]; then bench_target tn-tenancy "$pid" "$url" "$T_HEADER"; fi
     # (d) port traffic through the same process: tenant key vs the access token of Endpoint.headers (issue 7)
     if [ "${BENCH_TOKENS:-1}" = 1 ]; then run_port_tokens "$pid" || log "port tokens: $TOK_REASON"; fi
+    # (f) port traffic through the same process: a signed URL's cookie vs the access token (issue 10)
+    if [ "${BENCH_SIGNED:-1}" = 1 ]; then run_port_signed "$pid" || log "signed URLs: $SIGNED_REASON"; fi
     # (e) the same path with rate limits, each mode measured in turn with this process
     if [ "${BENCH_RATELIMIT:-1}" = 1 ]; then
         RL_STATUS=failed
@@ -1004,6 +1062,8 @@ label() {
     tn-tenancy) echo "(c) auth + routing" ;;
     tn-port-key) echo "(d) port traffic, tenant key" ;;
     tn-port-token) echo "(d) port traffic, access token" ;;
+    tn-signed-cookie) echo "(f) port traffic, signed URL's cookie" ;;
+    tn-signed-token) echo "(f) port traffic, access token" ;;
     tn-rl-local) echo "(e) (c) + rate-limit, local" ;;
     tn-rl-redis) echo "(e) (c) + rate-limit, redis" ;;
     tn-rl-batched) echo "(e) (c) + rate-limit, redis + sync_interval" ;;
@@ -1141,6 +1201,14 @@ tenancy_report() {
         echo "machine's drift hits both alike. CPU per request token/key, pair by pair: ${C_HIGH} connections median"
         echo "$(abp_range ab "$C_HIGH"); ${C_LOW} connection median $(abp_range ab "$C_LOW"). Target: ≤ 1.05 (the printed line is the"
         echo "median pair ratio at ${C_HIGH} connections)."
+    fi
+    if [ -n "${R_ABP[signed,$SIGNED_C]:-}" ]; then
+        echo
+        echo "(f) port traffic on \`/sandboxes/$SBX_ID/port/8080/bench\` with the cookie a signed URL leaves in a browser"
+        echo "(\`Cookie: sg_access=<e36>-<sig>\`, minted by \`GET .../endpoints/8080?expires=now+1h\`) against the same requests"
+        echo "with \`X-Sandgate-Token\`, same process, measured in turn: $SIGNED_REPEAT pairs of ${SIGNED_DURATION}s at"
+        echo "${SIGNED_CONNS[*]} connection(s). CPU per request cookie/token, pair by pair: median $(abp_range signed "$SIGNED_C")"
+        echo "at $SIGNED_C connections (target: within 5 %)."
     fi
     echo
     echo "| Latency added (µs) | p50 (${C_LOW} conn) | p99 (${C_LOW} conn) | p50 (${C_HIGH} conns) | p99 (${C_HIGH} conns) |"
@@ -1282,6 +1350,7 @@ log "wrote $RESULTS"
 cat "$RESULTS" >&2
 echo "tenancy/plain cpu-per-request: $(fmt_ratio "${R_CPU[tn-tenancy,$C_HIGH]:-}" "${R_CPU[tn-plain,$C_HIGH]:-}")"
 echo "token/key cpu-per-request: $(if [ -n "${R_ABP[ab,$C_HIGH]:-}" ]; then echo "${R_ABP[ab,$C_HIGH]%% *}"; else echo n/a; fi)"
+echo "signed/token cpu-per-request: $(if [ -n "${R_ABP[signed,${SIGNED_C:-x}]:-}" ]; then abp_range signed "$SIGNED_C"; else echo n/a; fi)"
 for m in "${RL_MODES[@]}"; do
     echo "ratelimit-$m/tenancy cpu-per-request: $(abp_range "rl-$m" "$C_HIGH")"
 done

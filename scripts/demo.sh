@@ -159,6 +159,29 @@ done
 
 ca="$CERT_DIR/ca.crt"
 admin_url="http://127.0.0.1:$admin_port"
+sandbox_domain="sandbox.localhost" # ports.sandbox_domain in conf/demo.yaml.in
+
+# json_field NAME: the first "NAME":"value" string of the JSON on stdin.
+json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; }
+
+# A team-a sandbox (no timeout: it lives as long as the demo) whose port 3000 serves the
+# simulator's web app (tests/simulator/README.md, "Web app"), and a signed URL of it
+# that a browser can open without any header.
+api() { curl -s --max-time 5 --cacert "$ca" -H "OPEN-SANDBOX-API-KEY: $team_a_key" "$@"; }
+web_id="$(api -H 'Content-Type: application/json' "$url/v1/sandboxes" \
+    -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"resourceLimits":{"cpu":"500m","memory":"512Mi"},"metadata":{"demo":"web-app"}}' |
+    json_field id)" || true
+[ -n "$web_id" ] || die "could not create the web-app sandbox through $url (log: $DEMO_DIR/sandgate.log)"
+for _ in $(seq 50); do
+    api "$url/v1/sandboxes/$web_id" | grep -q '"state":"Running"' && break
+    sleep 0.2
+done
+web_expires=$(($(date +%s) + 86400))
+web_endpoint="$(api "$url/v1/sandboxes/$web_id/endpoints/3000?expires=$web_expires" | json_field endpoint)" || true
+[[ "$web_endpoint" =~ /sandboxes/$web_id/port/3000-[0-9a-z]+-[0-9a-z]{12}$ ]] ||
+    die "no signed endpoint for $web_id port 3000: '$web_endpoint' (log: $DEMO_DIR/sandgate.log)"
+web_url="https://$web_endpoint"
+web_host="$web_id-3000.$sandbox_domain"
 (
     umask 077
     cat >"$DEMO_DIR/env" <<ENV
@@ -168,6 +191,9 @@ export SANDGATE_API_KEY=$team_a_key
 export SANDGATE_API_KEY_B=$team_b_key
 export SANDGATE_ADMIN_URL=$admin_url
 export SANDGATE_ADMIN_KEY=$admin_key
+export SANDGATE_SANDBOX_DOMAIN=$sandbox_domain
+export SANDGATE_WEB_ID=$web_id
+export SANDGATE_WEB_URL=$web_url
 # for the OpenSandbox SDKs: domain and key (team-a); Node trusts the demo CA
 export OPEN_SANDBOX_DOMAIN=127.0.0.1:$public_port
 export OPEN_SANDBOX_API_KEY=$team_a_key
@@ -186,6 +212,19 @@ SANDGATE_API_KEY=$team_a_key
 SANDGATE_API_KEY_B=$team_b_key
 SANDGATE_ADMIN_URL=$admin_url
 SANDGATE_ADMIN_KEY=$admin_key
+SANDGATE_SANDBOX_DOMAIN=$sandbox_domain
+SANDGATE_WEB_ID=$web_id
+SANDGATE_WEB_URL=$web_url
+
+Open SANDGATE_WEB_URL in a browser: a signed URL (valid 24 h, no header needed) of the web app that
+the team-a sandbox SANDGATE_WEB_ID serves on its port 3000. The browser gets a cookie for that sandbox
+port and is redirected to the same URL without the signature; the page then shows which of its
+scripts, fetches and WebSockets work (absolute paths cannot in the path form). The certificate is
+the demo CA's ($ca): accept the warning, or trust that CA.
+The same port in host form ({id}-{port}.$sandbox_domain, the wildcard certificate chosen by SNI):
+
+  curl -s --cacert "$ca" --resolve $web_host:$public_port:127.0.0.1 \\
+       -H "OPEN-SANDBOX-API-KEY: \$SANDGATE_API_KEY" https://$web_host:$public_port/api/hello
 
 Tenants: team-a (key SANDGATE_API_KEY: any image, timeout up to 2h or none)
          team-b (key SANDGATE_API_KEY_B: any image, timeout required, up to 2h, <= 2 CPUs / 4Gi;
@@ -219,6 +258,21 @@ Try, in another shell:
        -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"500m","memory":"512Mi"},"volumes":[{"name":"root","host":{"path":"/"},"mountPath":"/host"}]}'; echo
   # team-b cannot see it: 404, exactly as for a sandbox that does not exist
   curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes/$ID"; echo
+  # host form: team-b's endpoints answer {id}-{port}-{expires}-{signature}.$SANDGATE_SANDBOX_DOMAIN
+  # (policy endpoint_form: host); the wildcard certificate *.sandbox.localhost is chosen by SNI
+  # and the whole path goes to the sandbox, so absolute paths such as /app.js work
+  IDB=$(curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" \
+         -H 'Content-Type: application/json' "$SANDGATE_URL/v1/sandboxes" \
+         -d '{"image":{"uri":"python:3.11"},"entrypoint":["tail","-f","/dev/null"],"timeout":600,"resourceLimits":{"cpu":"500m","memory":"512Mi"}}' \
+       | grep -o '"id":"[^"]*"' | head -n1 | cut -d'"' -f4); echo "IDB=$IDB"; sleep 1
+  HOSTB=$(curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" \
+         "$SANDGATE_URL/v1/sandboxes/$IDB/endpoints/3000?expires=$(($(date +%s) + 3600))" \
+       | tee /dev/stderr | grep -o '"endpoint":"[^"]*"' | cut -d'"' -f4 | cut -d: -f1); echo
+  curl -s --cacert "$SANDGATE_CA" --resolve "$HOSTB:@PUBLIC_PORT@:127.0.0.1" "https://$HOSTB:@PUBLIC_PORT@/app.js"
+  curl -sv -o /dev/null --cacert "$SANDGATE_CA" --resolve "$HOSTB:@PUBLIC_PORT@:127.0.0.1" \
+       "https://$HOSTB:@PUBLIC_PORT@/api/hello" 2>&1 | grep -E 'subject:|^< HTTP'
+  curl -s -o /dev/null -w '%{http_code}\n' -X DELETE --cacert "$SANDGATE_CA" \
+       -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" "$SANDGATE_URL/v1/sandboxes/$IDB"
   # quota: team-b may hold 3 live sandboxes (4 CPUs in total): the 4th create is refused with
   # 429 QUOTA_EXCEEDED "... live sandboxes: 3 of 3" (no Retry-After: waiting does not help)
   for i in 1 2 3 4; do curl -s -i --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY_B" \
@@ -238,6 +292,14 @@ Try, in another shell:
   curl -sN --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" \
        -H 'Content-Type: application/json' -d '{"command":"for i in 1 2 3; do echo tick $i; sleep 0.5; done"}' \
        "$SANDGATE_URL/sandboxes/$ID/port/44772/command"
+  # a signed URL of its port 3000 (the simulator's web app), valid one hour: no header needed.
+  # A browser's first visit (Sec-Fetch-Mode: navigate) gets 302 to the URL without the
+  # signature and an HttpOnly cookie for /sandboxes/$ID/port/3000
+  EP=$(curl -s --cacert "$SANDGATE_CA" -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" \
+         "$SANDGATE_URL/v1/sandboxes/$ID/endpoints/3000?expires=$(($(date +%s) + 3600))" \
+       | tee /dev/stderr | grep -o '"endpoint":"[^"]*"' | cut -d'"' -f4); echo
+  curl -si --cacert "$SANDGATE_CA" -H 'Sec-Fetch-Mode: navigate' "https://$EP" | grep -iE '^(HTTP/|location|set-cookie)'
+  curl -s --cacert "$SANDGATE_CA" "https://$EP/api/hello"; echo
   # delete it (204)
   curl -s -o /dev/null -w '%{http_code}\n' -X DELETE --cacert "$SANDGATE_CA" \
        -H "OPEN-SANDBOX-API-KEY: $SANDGATE_API_KEY" "$SANDGATE_URL/v1/sandboxes/$ID"

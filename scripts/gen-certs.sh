@@ -5,9 +5,12 @@
 #
 # OUTDIR/ca.crt, ca.key       self-signed CA ("sandgate test CA")
 # OUTDIR/server.crt, .key     signed by the CA for IP 127.0.0.1, IP ::1,
-#                             DNS localhost and DNS *.sandbox.localhost
-#                             (wildcard host routing: {id}-{port}.sandbox.localhost)
+#                             DNS localhost (the default certificate)
 # OUTDIR/alt.crt, alt.key     signed by the CA for DNS alt.localhost (SNI tests)
+# OUTDIR/sandbox.crt, .key    signed by the CA for DNS *.sandbox.localhost only: the
+#                             wildcard certificate of host routing
+#                             ({id}-{port}.sandbox.localhost, ports.sandbox_domain),
+#                             chosen by SNI
 #
 # Idempotent: existing files are kept. If the CA is (re)created, the leaf
 # certificates are re-issued so that they always chain to OUTDIR/ca.crt.
@@ -80,9 +83,10 @@ EOF
     openssl verify -CAfile "$out/ca.crt" "$out/$name.crt" >/dev/null || die "$name.crt does not verify"
 }
 
-issue server localhost "IP:127.0.0.1, IP:::1, DNS:localhost, DNS:*.sandbox.localhost"
+issue server localhost "IP:127.0.0.1, IP:::1, DNS:localhost"
 issue alt alt.localhost "DNS:alt.localhost"
+issue sandbox "*.sandbox.localhost" "DNS:*.sandbox.localhost"
 
-chmod 600 "$out/ca.key" "$out/server.key" "$out/alt.key"
-chmod 644 "$out/ca.crt" "$out/server.crt" "$out/alt.crt"
-echo "gen-certs: done: $out/{ca.crt,server.crt,server.key,alt.crt,alt.key}"
+chmod 600 "$out/ca.key" "$out/server.key" "$out/alt.key" "$out/sandbox.key"
+chmod 644 "$out/ca.crt" "$out/server.crt" "$out/alt.crt" "$out/sandbox.crt"
+echo "gen-certs: done: $out/{ca.crt,server.crt,server.key,alt.crt,alt.key,sandbox.crt,sandbox.key}"

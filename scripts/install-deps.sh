@@ -10,13 +10,16 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Build, unit/integration tests, sanitizers, formatting, demo.
+# Build, unit/integration tests, sanitizers, formatting, demo. chromium: the headless browser of
+# tests/integration/ports/browser.test.js (driven by puppeteer-core from tests/package.json, which
+# never downloads a browser of its own); fonts-liberation so that its screenshots show text.
 BASE_PKGS=(
     build-essential cmake pkg-config
     libh2o-evloop-dev libssl-dev libhiredis-dev libyaml-dev libjansson-dev libhttp-parser-dev
     redis-server nghttp2-client curl openssl ca-certificates procps
     clang libclang-rt-14-dev clang-format
     nginx-light
+    chromium fonts-liberation
 )
 # Only needed by bench/run.sh (they also start system services when installed,
 # which the test suite does not need).

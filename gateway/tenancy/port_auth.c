@@ -158,7 +158,7 @@ static void on_signed_owner(sg_request_t *r, void *data, const char *err, const 
             }
             /* genuine: its expiry is the one that was signed */
             sg_router_parse_b36(sc->expires_b36, sc->expires_len, &expires);
-            if (expires < now_s) {
+            if (expires <= now_s) { /* valid strictly before E, as minting refuses E <= now */
                 r->port_auth = SG_PORT_AUTH_EXPIRED;
                 continue;
             }
@@ -283,7 +283,7 @@ int sg_port_auth_redirect(sg_request_t *r)
     int cn =
         snprintf(cookie, sizeof(cookie), "%s=%.*s-%.*s; Path=%.*s; Max-Age=%llu; HttpOnly; SameSite=Lax%s",
                  r->config->ports.cookie_name, (int)r->route.expires_b36_len, r->route.expires_b36, SG_ROUTE_SIG_LEN, r->route.sig,
-                 bn, base, (unsigned long long)(expires - now_s + 1), req->scheme == &H2O_URL_SCHEME_HTTPS ? "; Secure" : "");
+                 bn, base, (unsigned long long)(expires - now_s), req->scheme == &H2O_URL_SCHEME_HTTPS ? "; Secure" : "");
     req->res.status = 302;
     req->res.reason = sg_reason_phrase(302);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, location.base, location.len);

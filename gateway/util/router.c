@@ -209,6 +209,16 @@ static int parse_port_route(const char *p, const char *end, int allow_port_kind,
     return 0;
 }
 
+/* a malformed port path carries no signature: it is refused as an unknown route, not as a bad credential */
+static int port_route(const char *p, const char *end, int allow_port_kind, sg_route_t *out)
+{
+    if (parse_port_route(p, end, allow_port_kind, out) == 0)
+        return 0;
+    out->sig = out->expires_b36 = NULL;
+    out->expires_b36_len = 0;
+    return -1;
+}
+
 int sg_router_classify(const char *path, size_t len, int is_admin_listener, sg_route_t *out)
 {
     const char *end = path + len, *q = memchr(path, '?', len);
@@ -224,12 +234,12 @@ int sg_router_classify(const char *path, size_t len, int is_admin_listener, sg_r
         return 0;
     }
     if (has_prefix(path, plen, "/sandboxes/"))
-        return parse_port_route(path + 11, end, 1, out);
+        return port_route(path + 11, end, 1, out);
     if (has_prefix(path, plen, "/v1/sandboxes/")) {
         /* "/v1/sandboxes/{id}/proxy/{port}" is port traffic, everything else lifecycle */
         const char *id = path + 14, *slash = memchr(id, '/', plen - 14);
         if (slash != NULL && has_prefix(slash, path + plen - slash, "/proxy/"))
-            return parse_port_route(id, end, 0, out);
+            return port_route(id, end, 0, out);
     }
     if (has_prefix(path, plen, "/v1/") || (plen == 3 && memcmp(path, "/v1", 3) == 0)) {
         out->cls = SG_ROUTE_LIFECYCLE;

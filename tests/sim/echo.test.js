@@ -80,6 +80,15 @@ test('echo reports method, byte-exact path, headers and body', { timeout: 10000 
   assert.equal((await raw(hp(a.ep44772.endpoint), '/ping')).status, 200);
 });
 
+test('echo ?set_cookie=V answers one Set-Cookie line per value (a sandbox app setting its own cookies)', { timeout: 10000 }, async () => {
+  const r = await raw(hp(a.ep8080.endpoint), '/proxy/8080/echo/c?set_cookie=app%3D1%3B%20Path%3D%2F&set_cookie=b%3D2');
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.headers['set-cookie'], ['app=1; Path=/', 'b=2']);
+  assert.equal(r.json.path, '/echo/c?set_cookie=app%3D1%3B%20Path%3D%2F&set_cookie=b%3D2');
+  const none = await raw(hp(a.ep8080.endpoint), '/proxy/8080/echo/c');
+  assert.equal(none.headers['set-cookie'], undefined);
+});
+
 test('bytes and chunked downloads', { timeout: 15000 }, async () => {
   const n = 3 * 1024 * 1024 + 7;
   let r = await raw(hp(a.ep8080.endpoint), `/proxy/8080/bytes/${n}?chunk=100000`);
@@ -193,6 +202,46 @@ test('endpoint headers, direct 8080, real server-proxy form (simulator B)', { ti
   r = await raw(`127.0.0.1:${simB.port}`, `/sandboxes/${b.id}/proxy/8080/echo/y`);
   assert.equal(r.status, 200);
   assert.equal(r.json.headers['x-sandbox-token'], 'tok');
+});
+
+test('web app on port 3000: page, scripts, api routes, app cookie, WebSocket echo (direct and server proxy)', { timeout: 10000 }, async () => {
+  const ep = await a.ep(3000);
+  assert.match(ep.endpoint, /^127\.0\.0\.1:\d+\/proxy\/3000$/);
+  const host = hp(ep.endpoint);
+  let r = await raw(host, '/proxy/3000/');
+  assert.equal(r.status, 200);
+  assert.match(r.headers['content-type'], /^text\/html/);
+  const page = r.buf.toString();
+  assert.match(page, /<script src="\/app\.js"/);
+  assert.match(page, /<script src="rel\.js"/);
+  for (const id of ['abs-script', 'rel-script', 'fetch-rel', 'fetch-abs', 'ws-rel', 'ws-abs', 'app-cookie', 'done']) assert.match(page, new RegExp(`id="${id}"`), id);
+  r = await raw(host, '/proxy/3000/app.js');
+  assert.equal(r.status, 200);
+  assert.match(r.headers['content-type'], /javascript/);
+  assert.equal(r.buf.toString(), "mark('abs-script', true);\n");
+  r = await raw(host, '/proxy/3000/rel.js');
+  assert.equal(r.buf.toString(), "mark('rel-script', true);\n");
+  assert.deepEqual((await raw(host, '/proxy/3000/api/hello')).json, { route: 'hello' });
+  assert.deepEqual((await raw(host, '/proxy/3000/api/abs')).json, { route: 'abs' });
+  r = await raw(host, '/proxy/3000/api/login', { method: 'POST' });
+  assert.equal(r.status, 200);
+  assert.match(r.json.session, /^[0-9a-f]{18}$/);
+  assert.deepEqual(r.headers['set-cookie'], [`app_session=${r.json.session}; Path=/; SameSite=Lax`]);
+  r = await raw(host, '/proxy/3000/api/whoami', { headers: { Cookie: 'app_session=x; other=y', 'X-Seen': '1' } });
+  assert.equal(r.json.cookie, 'app_session=x; other=y');
+  assert.equal(r.json.headers['x-seen'], '1');
+  assert.equal((await raw(host, '/proxy/3000/nope')).status, 404);
+  // The WebSocket answers "echo:" + each text message.
+  const wsEcho = (url, headers) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.on('open', () => ws.send('hi'));
+    ws.on('message', (d) => { ws.close(); resolve(d.toString()); });
+    ws.on('unexpected-response', (req, res) => reject(new Error(`ws status ${res.statusCode}`)));
+    ws.on('error', reject);
+  });
+  assert.equal(await wsEcho(`ws://${ep.endpoint}/ws`), 'echo:hi');
+  assert.equal(await wsEcho(`ws://127.0.0.1:${simA.port}/v1/sandboxes/${a.id}/proxy/3000/ws`, simA.headers()), 'echo:hi');
+  await assert.rejects(wsEcho(`ws://${ep.endpoint}/nows`), /404/);
 });
 
 test('paused sandboxes: 503 JSON (default) or connection refused (--paused-behavior refuse)', { timeout: 15000 }, async () => {

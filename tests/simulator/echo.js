@@ -1,7 +1,8 @@
 'use strict';
 // Echo / test service that every sandbox exposes on its port 8080.
 //
-//   ANY  /echo/...                 -> JSON {method, path, headers, rawHeaders, body, bodyBytes, bodySha256}
+//   ANY  /echo/...                 -> JSON {method, path, headers, rawHeaders, body, bodyBytes, bodySha256};
+//                                     ?set_cookie=V (repeatable) adds Set-Cookie: V
 //   GET  /bytes/{n}?chunk=65536    -> n bytes (byte i = i % 256), with Content-Length
 //   GET  /chunked/{n}?chunk=65536  -> same bytes, Transfer-Encoding: chunked
 //   GET  /sse?n=5&interval_ms=200  -> n SSE events, each flushed, spaced by interval
@@ -65,6 +66,8 @@ async function handle(req, res, rest) {
     const hash = crypto.createHash('sha256');
     for await (const c of req) { chunks.push(c); hash.update(c); }
     const buf = Buffer.concat(chunks);
+    // ?set_cookie=V (repeatable): each V becomes a Set-Cookie line of the answer (a sandbox app's own cookies)
+    const setCookies = q.getAll('set_cookie');
     sendJson(res, 200, {
       method: m,
       path: rest,
@@ -73,7 +76,7 @@ async function handle(req, res, rest) {
       body: buf.toString('utf8'),
       bodyBytes: buf.length,
       bodySha256: hash.digest('hex'),
-    });
+    }, setCookies.length > 0 ? { 'Set-Cookie': setCookies } : undefined);
     return;
   }
 

@@ -6,6 +6,7 @@
 // On the sandbox listener:
 //   /proxy/44772/{rest}  -> execd API
 //   /proxy/8080/{rest}   -> echo service
+//   /proxy/3000/{rest}   -> web app (webapp.js: an HTML page with scripts, fetch and WebSockets)
 //   /proxy/{other}/...   -> 502 JSON (nothing listens on that port inside the sandbox)
 //   anything else        -> execd API at the root (the listener *is* the execd port)
 
@@ -13,9 +14,11 @@ const http = require('node:http');
 const { sendError, log } = require('./util');
 const { Execd } = require('./execd');
 const echo = require('./echo');
+const webapp = require('./webapp');
 
 const EXECD_PORT = 44772;
 const ECHO_PORT = 8080;
+const WEBAPP_PORT = webapp.WEBAPP_PORT;
 // Endpoint headers the real server proxy does not inject on behalf of callers.
 const CALLER_ONLY_HEADERS = ['opensandbox-secure-access', 'opensandbox-egress-auth'];
 
@@ -181,6 +184,10 @@ class SandboxRuntime {
       echo.handle(req, res, rest).catch((e) => sendError(res, 500, 'ECHO_ERROR', String(e && e.message)));
       return;
     }
+    if (port === WEBAPP_PORT) {
+      webapp.handle(req, res, rest).catch((e) => sendError(res, 500, 'WEBAPP_ERROR', String(e && e.message)));
+      return;
+    }
     req.resume();
     sendError(res, 502, 'BAD_GATEWAY', `Nothing is listening on port ${port} inside sandbox ${this.sb.id}.`);
   }
@@ -211,7 +218,11 @@ class SandboxRuntime {
       echo.handleUpgrade(req, socket, head);
       return;
     }
-    if (port === ECHO_PORT || port === EXECD_PORT) return rejectUpgrade(socket, 404, 'NOT_FOUND', 'No WebSocket endpoint at this path.');
+    if (port === WEBAPP_PORT && webapp.isWebSocketPath(rest)) {
+      webapp.handleUpgrade(req, socket, head);
+      return;
+    }
+    if (port === ECHO_PORT || port === EXECD_PORT || port === WEBAPP_PORT) return rejectUpgrade(socket, 404, 'NOT_FOUND', 'No WebSocket endpoint at this path.');
     return rejectUpgrade(socket, 502, 'BAD_GATEWAY', `Nothing is listening on port ${port} inside sandbox ${this.sb.id}.`);
   }
 }
@@ -266,4 +277,4 @@ function makeRuntimeAdapter(sim) {
   };
 }
 
-module.exports = { makeRuntimeAdapter, normalizeRest, rejectUpgrade, EXECD_PORT, ECHO_PORT };
+module.exports = { makeRuntimeAdapter, normalizeRest, rejectUpgrade, EXECD_PORT, ECHO_PORT, WEBAPP_PORT };

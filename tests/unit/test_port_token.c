@@ -112,6 +112,47 @@ static void test_rotation(void)
     sg_port_token_conf_dispose(&replaced);
 }
 
+static sg_port_token_result_t vroute(const sg_port_token_conf_t *c, const char *tenant, const char *id, uint16_t port,
+                                     const char *e36, const char *sig)
+{
+    return sg_port_token_verify_route(c, tenant, strlen(tenant), id, strlen(id), port, e36, strlen(e36), sig);
+}
+
+/* signed routes: every field is bound (tenant, id, port, expiry), every signature character counts, rotation */
+static void test_signed_routes(void)
+{
+    sg_port_token_conf_t c = conf_of((const char *const[]){"k1"}, (const char *const[]){S1}, 1);
+    sg_port_token_conf_t both = conf_of((const char *const[]){"k2", "k1"}, (const char *const[]){S2, S1}, 2);
+    sg_port_token_conf_t next = conf_of((const char *const[]){"k2"}, (const char *const[]){S2}, 1);
+    char sig[SG_ROUTE_SIG_LEN + 1], sig2[SG_ROUTE_SIG_LEN + 1];
+    CHECK_INT(sg_port_token_sign_route(&c, "acme", 4, "sb-1", 4, 8080, "x2qxvk", 6, sig), SG_PORT_TOKEN_OK);
+    CHECK_INT(strlen(sig), SG_ROUTE_SIG_LEN);
+    for (size_t i = 0; i != SG_ROUTE_SIG_LEN; ++i)
+        CHECK((sig[i] >= '0' && sig[i] <= '9') || (sig[i] >= 'a' && sig[i] <= 'z'));
+    CHECK_INT(vroute(&c, "acme", "sb-1", 8080, "x2qxvk", sig), SG_PORT_TOKEN_OK);
+    CHECK_INT(vroute(&c, "acmf", "sb-1", 8080, "x2qxvk", sig), SG_PORT_TOKEN_INVALID); /* another tenant owns it */
+    CHECK_INT(vroute(&c, "acme", "sb-2", 8080, "x2qxvk", sig), SG_PORT_TOKEN_INVALID);
+    CHECK_INT(vroute(&c, "acme", "sb-1", 8081, "x2qxvk", sig), SG_PORT_TOKEN_INVALID);
+    CHECK_INT(vroute(&c, "acme", "sb-1", 8080, "x2qxvl", sig), SG_PORT_TOKEN_INVALID);
+    /* fields are length-prefixed: moving a dash between tenant and id changes the MAC */
+    CHECK_INT(sg_port_token_sign_route(&c, "ac", 2, "me", 2, 80, "1", 1, sig2), SG_PORT_TOKEN_OK);
+    CHECK_INT(vroute(&c, "a", "cme", 80, "1", sig2), SG_PORT_TOKEN_INVALID);
+    for (size_t i = 0; i != SG_ROUTE_SIG_LEN; ++i) {
+        memcpy(sig2, sig, sizeof(sig2));
+        sig2[i] = sig2[i] == 'a' ? 'b' : 'a';
+        CHECK_INT(vroute(&c, "acme", "sb-1", 8080, "x2qxvk", sig2), SG_PORT_TOKEN_INVALID);
+    }
+    /* rotation: the first secret signs, all verify; a removed secret's signatures fail */
+    CHECK_INT(vroute(&both, "acme", "sb-1", 8080, "x2qxvk", sig), SG_PORT_TOKEN_OK);
+    CHECK_INT(vroute(&next, "acme", "sb-1", 8080, "x2qxvk", sig), SG_PORT_TOKEN_INVALID);
+    CHECK_INT(sg_port_token_sign_route(&both, "acme", 4, "sb-1", 4, 8080, "x2qxvk", 6, sig2), SG_PORT_TOKEN_OK);
+    CHECK_INT(vroute(&next, "acme", "sb-1", 8080, "x2qxvk", sig2), SG_PORT_TOKEN_OK);
+    CHECK(sig2[0] != sig[0] || strcmp(sig2, sig) != 0);
+    sg_port_token_conf_dispose(&c);
+    sg_port_token_conf_dispose(&both);
+    sg_port_token_conf_dispose(&next);
+}
+
 #define BASE SG_TEST_BASE_CONF
 
 static void test_config(void)
@@ -137,12 +178,30 @@ static void test_config(void)
                   "10: port token secret id 'k' is listed twice");
     EXPECT_ERRORS("pt-unknown", BASE "port_tokens:\n  secret: x\n", "7: unknown key 'secret' in port_tokens");
     EXPECT_ERRORS("pt-list", BASE "port_tokens:\n  secrets: abc\n", "7: port_tokens.secrets must be a list of {id, secret}");
+    /* the ports: section */
+    write_file(path, sizeof(path), "ports-ok.yaml",
+               BASE "ports:\n  sandbox_domain: sb.example.com\n  endpoint_form: host\n  max_signed_lifetime: 2h\n");
+    if ((conf = load_ok(path)) != NULL) {
+        CHECK_STR(conf->ports.sandbox_domain, "sb.example.com");
+        CHECK_INT(conf->ports.endpoint_form, SG_ENDPOINT_FORM_HOST);
+        CHECK_INT(conf->ports.max_signed_lifetime_s, 7200);
+        CHECK_INT(conf->ports.renew_interval_ms, 60000);
+        CHECK_STR(conf->ports.cookie_name, "sg_access");
+        sg_config_release(conf);
+    }
+    EXPECT_ERRORS("ports-wild", BASE "ports:\n  sandbox_domain: \"*.sb.example.com\"\n",
+                  "7: sandbox_domain must be a DNS name of lower-case letters, digits, '-' and '.' (without \"*.\"; the "
+                  "wildcard certificate *.sb.example.com goes in listen[].tls.certificates)");
+    EXPECT_ERRORS("ports-host", BASE "ports:\n  endpoint_form: host\n", "7: endpoint_form: host needs ports.sandbox_domain");
+    EXPECT_ERRORS("ports-form", BASE "ports:\n  endpoint_form: both\n", "7: endpoint_form must be path or host");
+    EXPECT_ERRORS("ports-cookie", BASE "ports:\n  cookie_name: \"a b\"\n", "7: cookie_name must be 1 to 64 of A-Z a-z 0-9 _ -");
 }
 
 int main(void)
 {
     test_roundtrip_and_failures();
     test_rotation();
+    test_signed_routes();
     test_config();
     return TEST_DONE();
 }

@@ -2,8 +2,11 @@
  * sg_router_classify / sg_router_valid_id (gateway/router.h).
  */
 #include <string.h>
+#include <stdint.h>
 #include "util/router.h"
 #include "test.h"
+
+#define LIT(s) (s), sizeof(s) - 1
 
 /* classifies the NUL-terminated PATH on the public listener */
 static int classify(const char *path, sg_route_t *out)
@@ -217,6 +220,83 @@ static void test_class_names(void)
     CHECK_STR(sg_route_class_name(SG_ROUTE_MAX), "unknown");
 }
 
+static void test_signed_routes(void)
+{
+    sg_route_t r;
+    char buf[64];
+    uint64_t v;
+    /* OSEP-0011 expires_b36: 2000000000 is "x2qxvk"; no leading zeros, lower case only, fits uint64 */
+    CHECK_INT(sg_router_format_b36(2000000000, buf), 6);
+    CHECK_STR(buf, "x2qxvk");
+    CHECK_INT(sg_router_format_b36(0, buf), 1);
+    CHECK_STR(buf, "0");
+    CHECK_INT(sg_router_format_b36(UINT64_MAX, buf), 13);
+    CHECK_STR(buf, "3w5e11264sgsf");
+    CHECK_INT(sg_router_parse_b36(LIT("x2qxvk"), &v), 0);
+    CHECK(v == 2000000000);
+    CHECK_INT(sg_router_parse_b36(LIT("3w5e11264sgsf"), &v), 0);
+    CHECK(v == UINT64_MAX);
+    CHECK_INT(sg_router_parse_b36(LIT("3w5e11264sgsg"), &v), -1); /* overflow */
+    CHECK_INT(sg_router_parse_b36(LIT("0x2qxvk"), &v), -1);
+    CHECK_INT(sg_router_parse_b36(LIT("X2QXVK"), &v), -1);
+    CHECK_INT(sg_router_parse_b36(LIT(""), &v), -1);
+    CHECK_INT(sg_router_parse_b36(LIT("0"), &v), 0);
+
+    /* the signed path form: the port segment carries expiry and signature; the rest goes to the sandbox */
+    const char *p = "/sandboxes/ab-cd-1/port/8080-x2qxvk-k1234567890a/app.js?x=1";
+    CHECK_INT(sg_router_classify(p, strlen(p), 0, &r), 0);
+    CHECK_INT(r.cls, SG_ROUTE_PORT);
+    CHECK_INT(r.form, SG_PORT_FORM_PATH);
+    CHECK(r.sandbox_id_len == 7 && memcmp(r.sandbox_id, "ab-cd-1", 7) == 0);
+    CHECK_INT(r.port, 8080);
+    CHECK(r.expires_b36_len == 6 && memcmp(r.expires_b36, "x2qxvk", 6) == 0);
+    CHECK(r.sig != NULL && memcmp(r.sig, "k1234567890a", 12) == 0);
+    CHECK(r.rest_len == 11 && memcmp(r.rest, "/app.js?x=1", 11) == 0);
+    p = "/sandboxes/x/port/80-1-k1234567890a";
+    CHECK_INT(sg_router_classify(p, strlen(p), 0, &r), 0);
+    CHECK(r.rest_len == 0 && r.port == 80 && r.sig != NULL);
+    /* malformed signed segments are not routes (a 404 as before), never a prefix the sandbox sees */
+    static const char *const bad[] = {"/sandboxes/x/port/8080-x2qxvk-k1234567890", "/sandboxes/x/port/8080-x2qxvk-K1234567890a",
+                                      "/sandboxes/x/port/8080-X2-k1234567890a",    "/sandboxes/x/port/8080--k1234567890a",
+                                      "/sandboxes/x/port/08080-x2-k1234567890a",   "/sandboxes/x/proxy/8080-x2-k1234567890a",
+                                      "/sandboxes/x/port/8080-x2-k1234567890ab",   "/sandboxes/x/port/8080-x2-k1234567890a-"};
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        CHECK_INT(sg_router_classify(bad[i], strlen(bad[i]), 0, &r), -1);
+        CHECK(r.sig == NULL);
+    }
+
+    /* tokens (host labels, OpenSandbox-Ingress-To): split from the right, ids keep their dashes */
+    CHECK_INT(sg_router_classify_token(LIT("0e57-44b0-acf9-8080"), LIT("/x"), SG_PORT_FORM_HOST, &r), 0);
+    CHECK(r.sandbox_id_len == 14 && memcmp(r.sandbox_id, "0e57-44b0-acf9", 14) == 0 && r.port == 8080 && r.sig == NULL);
+    CHECK(r.rest_len == 2 && r.form == SG_PORT_FORM_HOST);
+    CHECK_INT(sg_router_classify_token(LIT("0e57-44b0-8080-tpcs47-06mqodyhnhn4"), LIT("/"), SG_PORT_FORM_HEADER, &r), 0);
+    CHECK(r.sandbox_id_len == 9 && r.port == 8080 && r.sig != NULL && r.expires_b36_len == 6);
+    /* a signature made only of digits is still read as one (no port has 12 digits) */
+    CHECK_INT(sg_router_classify_token(LIT("sb-1-x2-123456789012"), LIT("/"), SG_PORT_FORM_HOST, &r), 0);
+    CHECK(r.sig != NULL && r.port == 1 && r.sandbox_id_len == 2);
+    /* a three-part token with a bad signature falls back to "{id}-{port}" at the last dash */
+    CHECK_INT(sg_router_classify_token(LIT("a-80-x2-9090"), LIT("/"), SG_PORT_FORM_HOST, &r), 0);
+    CHECK(r.sig == NULL && r.port == 9090 && r.sandbox_id_len == 7);
+    static const char *const bad_tokens[] = {"8080",      "-8080",   "abc",    "abc-",  "abc-0",
+                                             "abc-65536", "abc-080", "a/b-80", "..-80", ""};
+    for (size_t i = 0; i != sizeof(bad_tokens) / sizeof(bad_tokens[0]); ++i) {
+        CHECK_INT(sg_router_classify_token(bad_tokens[i], strlen(bad_tokens[i]), LIT("/"), SG_PORT_FORM_HOST, &r), -1);
+        CHECK_INT(r.cls, SG_ROUTE_PORT);
+    }
+
+    /* host labels: exactly one label under the domain, without case, any port */
+    size_t len;
+    const char *l = sg_router_host_label(LIT("Sb-1-8080.Sandbox.Test:8443"), "sandbox.test", &len);
+    CHECK(l != NULL && len == 9 && memcmp(l, "Sb-1-8080", 9) == 0);
+    CHECK(sg_router_host_label(LIT("sb-1-8080.sandbox.test."), "sandbox.test", &len) != NULL && len == 9);
+    CHECK(sg_router_host_label(LIT("sandbox.test"), "sandbox.test", &len) == NULL);
+    CHECK(sg_router_host_label(LIT(".sandbox.test"), "sandbox.test", &len) == NULL);
+    CHECK(sg_router_host_label(LIT("evilsandbox.test"), "sandbox.test", &len) == NULL);
+    CHECK(sg_router_host_label(LIT("a.b-80.sandbox.test"), "sandbox.test", &len) == NULL);
+    CHECK(sg_router_host_label(LIT("[::1]:80"), "sandbox.test", &len) == NULL);
+    CHECK(sg_router_host_label(LIT("sb-80.sandbox.testx"), "sandbox.test", &len) == NULL);
+}
+
 int main(void)
 {
     test_health();
@@ -227,5 +307,6 @@ int main(void)
     test_port_errors();
     test_valid_id();
     test_class_names();
+    test_signed_routes();
     return TEST_DONE();
 }

@@ -244,8 +244,8 @@ function backend(sim, extra) {
 //   https: true         TLS listener with server.crt (default) and alt.crt (SNI) (default true)
 //   admin: true         admin listener (default true)
 //   backends, plugins, routes, limits, health_check, log, workers: copied as given
-//   portsSection: the config's `ports:` section (opts.ports names the listener ports)
 //   asanOptions: appended to ASAN_OPTIONS when SANDGATE_BIN is a sanitizer build (startGateway)
+//   configure(config, ports): called last, may change anything (e.g. add a section or a certificate)
 // Returns {config, ports:{http, https, admin}}.
 async function buildConfig(opts) {
   const o = Object.assign({ http: true, https: true, admin: true }, opts || {});
@@ -274,9 +274,11 @@ async function buildConfig(opts) {
   if (o.plugins !== undefined) config.plugins = o.plugins;
   if (o.routes !== undefined) config.routes = o.routes;
   for (const k of ['tenants', 'redis', 'lifecycle', 'port_tokens']) if (o[k] !== undefined) config[k] = o[k];
-  // the `ports:` section of the config (opts.ports holds the listener ports)
-  if (o.portsSection !== undefined) config.ports = o.portsSection;
+  // the config's `ports:` section (sandbox domain, endpoint form, signed URLs): `ports` here names the listener ports
+  if (o.portsConf !== undefined) config.ports = o.portsConf;
   config.log = o.log || { level: 'info' };
+  // configure(config, ports): last word on the config object (sections this builder does not know, extra certificates)
+  if (typeof o.configure === 'function') o.configure(config, ports);
   return { config, ports };
 }
 

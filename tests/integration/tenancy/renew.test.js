@@ -34,7 +34,7 @@ test.before(async () => {
     tenants,
     https: false,
     redis: { address: ctx.redis.address, prefix: 'sg-renew:' },
-    portsSection: { renew_interval: '1s' },
+    portsConf: { renew_interval: '1s' },
   };
   ctx.gw1 = await T.startGateway(ctx.opts);
   env.gateways.push(ctx.gw1);
