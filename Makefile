@@ -115,7 +115,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 INSTALLED_FILES = $(BINDIR)/sandgate $(SYSCONFDIR)/sandgate/sandgate.yaml.example \
 	$(UNITDIR)/sandgate.service $(SYSUSERSDIR)/sandgate.conf
 
-.PHONY: install uninstall deploy-check
+.PHONY: install uninstall deploy-check deploy-check-mutants
 
 install:
 	test -x $(BUILD_DIR)/sandgate || { echo "install: $(BUILD_DIR)/sandgate missing: run 'make build'" >&2; exit 1; }
@@ -135,6 +135,10 @@ uninstall:
 # Checks of deploy/ and of install/uninstall (tests/deploy/check.sh, < 1 min).
 deploy-check: build
 	SANDGATE_BIN="$(CURDIR)/$(BUILD_DIR)/sandgate" tests/deploy/check.sh
+
+# Breaks each input of deploy-check once (in a copy) and expects its check to fail (~1 min).
+deploy-check-mutants: build
+	SANDGATE_BIN="$(CURDIR)/$(BUILD_DIR)/sandgate" tests/deploy/mutants.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) bench/out .demo

@@ -128,7 +128,6 @@ function checkSandgateWorkload(overlay, objs) {
     if (!cm || !cm.data || !cm.data[key]) return ['the config is not mounted from a rendered ConfigMap at /etc/sandgate/sandgate.yaml'];
     if (!(c.args || []).join(' ').includes('-c /etc/sandgate/sandgate.yaml')) p.push('args do not load /etc/sandgate/sandgate.yaml');
     const conf = YAML.parse(cm.data[key]);
-    fs.writeFileSync(path.join(OUTDIR, `k8s-${overlay}.yaml`), cm.data[key]);
 
     // probes on /health at a port the config listens on
     const portNum = (ref) => (typeof ref === 'number' ? ref : ((c.ports || []).find((x) => x.name === ref) || {}).containerPort);
@@ -224,14 +223,23 @@ function compareWithKubectl(dir, mine) {
 for (const overlay of ['single', 'replicated']) {
     const dir = path.join(ROOT, 'deploy/kubernetes/overlays', overlay);
     let objs = null;
-    run(`k8s ${overlay}: kustomize renders`, () => {
+    let error = null;
+    try {
         objs = render(dir);
+    } catch (e) {
+        error = e;
+    }
+    run(`k8s ${overlay}: kustomize renders`, () => {
+        if (error) throw error;
         return objs.length ? [] : ['nothing rendered'];
     });
     if (!objs) continue;
+    // the config as the pods get it, for `sandgate -t` in check.sh
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'sandgate-config');
+    if (cm && cm.data && cm.data['sandgate.yaml']) fs.writeFileSync(path.join(OUTDIR, `k8s-${overlay}.yaml`), cm.data['sandgate.yaml']);
     run(`k8s ${overlay}: every object valid against the Kubernetes schemas`, () => validateSchema(objs));
     run(`k8s ${overlay}: Deployment matches its config (probes, drain, env, TLS) and is hardened`, () => checkSandgateWorkload(overlay, objs));
-    if (!only.length || only.some((o) => 'k8s'.startsWith(o) || o.startsWith('k8s'))) {
+    if (!only.length || only.some((o) => `k8s ${overlay}: same`.startsWith(o))) {
         const diff = compareWithKubectl(dir, objs);
         if (diff === null) console.log(`ok - k8s ${overlay}: same as kubectl kustomize # SKIP kubectl not installed`);
         else report(`k8s ${overlay}: same as kubectl kustomize`, diff);
