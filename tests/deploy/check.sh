@@ -16,7 +16,8 @@
 #   haproxy -c     the compose balancer's config (when haproxy is installed)
 #   install        make install / uninstall with PREFIX and with DESTDIR; the installed
 #                  unit through `systemd-analyze verify` (any warning fails) and its
-#                  hardening directives
+#                  hardening directives; sandgate loading a plugin under the kernel's
+#                  PR_SET_MDWE, the rule of MemoryDenyWriteExecute=yes
 #   docker         the image's health probe against a running sandgate (200, refused after
 #                  SIGTERM, non-200) and its entry point's FILE__VAR secrets
 # Environment: SANDGATE_BIN (default build/sandgate), DEPLOY_CHECK_ROOT (the tree to check,
@@ -68,7 +69,7 @@ check_quiet() {
     if "$@" >"$tmp/log" 2>&1 && [ ! -s "$tmp/log" ]; then ok "$name"; else not_ok "$name"; fi
 }
 
-for tool in node yamllint shellcheck systemd-analyze unshare openssl; do
+for tool in node yamllint shellcheck systemd-analyze unshare openssl perl curl; do
     command -v "$tool" >/dev/null || {
         echo "deploy-check: $tool not found: run scripts/install-deps.sh" >&2
         exit 1
@@ -157,6 +158,7 @@ if wanted "haproxy -c"; then
 fi
 
 # ---------------------------------------------------------------- install / uninstall
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 build_dir="$(dirname "$SANDGATE_BIN")"
 mk() { make --no-print-directory -s -C "$ROOT" BUILD_DIR="$build_dir" "$@"; }
 
@@ -242,11 +244,55 @@ unit_hardening() {
 }
 wanted "systemd unit" && [ -f "$tmp/prefix/lib/systemd/system/sandgate.service" ] &&
     check "systemd unit hardening and reload" unit_hardening
+# MemoryDenyWriteExecute=yes: systemd refuses memory that is writable and executable, or made
+# executable later. The kernel's PR_SET_MDWE (Linux >= 6.3) applies the same rule to a process
+# and what it executes: sandgate must load a plugin .so and serve under it. The control
+# (mprotect(PROT_EXEC) on anonymous memory refused) shows the rule is in force.
+mdwe_plugin() {
+    local port out=""
+    perl -e 'syscall(157, 65, 1, 0, 0, 0) == 0 or exit 3;
+             my $a = syscall(9, 0, 4096, 3, 0x22, -1, 0);
+             exit(syscall(10, $a, 4096, 5) == 0 ? 1 : 0)' || {
+        echo "control: PR_SET_MDWE did not refuse an executable mapping"
+        return 1
+    }
+    port="$(free_port)"
+    cat >"$tmp/mdwe.yaml" <<EOF
+listen:
+  - address: 127.0.0.1:$port
+plugins:
+  - name: header-stamp
+    path: $build_dir/lua-free-plugins/sg_example_plugin.so
+    config: {header: X-Stamp, value: mdwe}
+EOF
+    perl -e 'syscall(157, 65, 1, 0, 0, 0) == 0 or die "prctl: $!\n"; exec @ARGV or die "exec: $!\n"' \
+        "$SANDGATE_BIN" -c "$tmp/mdwe.yaml" 2>"$tmp/mdwe.log" &
+    sg_pid=$!
+    for _ in $(seq 50); do
+        out="$(curl -sI "http://127.0.0.1:$port/health" 2>/dev/null)" && break
+        sleep 0.1
+    done
+    kill -TERM "$sg_pid" 2>/dev/null && wait "$sg_pid"
+    sg_pid=""
+    grep -qi '^x-stamp: mdwe' <<<"$out" || {
+        echo "no answer with the plugin's header under PR_SET_MDWE:"
+        echo "$out"
+        cat "$tmp/mdwe.log"
+        return 1
+    }
+}
+if wanted "systemd MemoryDenyWriteExecute"; then
+    # PR_GET_MDWE (66) answers >= 0 where the kernel has it
+    if [ "$(uname -m)" != x86_64 ] || ! perl -e 'exit(syscall(157, 66, 0, 0, 0, 0) >= 0 ? 0 : 1)'; then
+        echo "ok - systemd MemoryDenyWriteExecute: plugin loads under PR_SET_MDWE # SKIP needs x86_64 and Linux >= 6.3"
+    else
+        check "systemd MemoryDenyWriteExecute: plugin loads under PR_SET_MDWE" mdwe_plugin
+    fi
+fi
 check "make uninstall PREFIX: nothing left but the operator's config" uninstall_prefix
 check "make install/uninstall DESTDIR" install_destdir
 
 # ---------------------------------------------------------------- image scripts
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 health_probe() {
     local port admin i
     port="$(free_port)"
