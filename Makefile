@@ -27,6 +27,8 @@ help:
 	@echo "make asan         ASan+UBSan (Debug, clang) build into $(ASAN_DIR)/"
 	@echo "make unit         C unit tests (ctest) of $(BUILD_DIR)/"
 	@echo "make layers       check that no file includes a header of a higher layer (scripts/check-layers.sh)"
+	@echo "make deploy-check check deploy/ (configs, unit, manifests, Dockerfile) and make install/uninstall"
+	@echo "make install      install binary, example config and systemd unit (PREFIX=$(PREFIX), DESTDIR); uninstall removes them"
 	@echo "make test         layer check, deps, build, asan, unit tests, Node tests, integration tests under ASan"
 	@echo "make demo         run the demo (two simulators + sandgate, TLS) in the foreground"
 	@echo "make bench        benchmark sandgate against nginx and haproxy -> bench/RESULTS.md"
@@ -76,6 +78,7 @@ test:
 	$(MAKE) --no-print-directory layers
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-asan
@@ -99,6 +102,43 @@ format:
 format-check:
 	files="$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null; ls *.c *.h 2>/dev/null || true)"; \
 	if [ -n "$$files" ]; then clang-format --dry-run --Werror $$files; fi
+
+# ---------------------------------------------------------------- install, deploy/
+# `make install PREFIX=/usr SYSCONFDIR=/etc DESTDIR=pkgroot/`. The config is installed
+# as an example only: an existing sandgate.yaml is never written. The unit's paths are
+# those of BINDIR and SYSCONFDIR (deploy/systemd/sandgate.service.in).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALLED_FILES = $(BINDIR)/sandgate $(SYSCONFDIR)/sandgate/sandgate.yaml.example \
+	$(UNITDIR)/sandgate.service $(SYSUSERSDIR)/sandgate.conf
+
+.PHONY: install uninstall deploy-check deploy-check-mutants
+
+install:
+	test -x $(BUILD_DIR)/sandgate || { echo "install: $(BUILD_DIR)/sandgate missing: run 'make build'" >&2; exit 1; }
+	install -D -m 0755 $(BUILD_DIR)/sandgate "$(DESTDIR)$(BINDIR)/sandgate"
+	install -D -m 0644 conf/sandgate.yaml "$(DESTDIR)$(SYSCONFDIR)/sandgate/sandgate.yaml.example"
+	install -d -m 0755 "$(DESTDIR)$(UNITDIR)"
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' deploy/systemd/sandgate.service.in \
+		>"$(DESTDIR)$(UNITDIR)/sandgate.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/sandgate.service"
+	install -D -m 0644 deploy/systemd/sandgate.sysusers "$(DESTDIR)$(SYSUSERSDIR)/sandgate.conf"
+
+# Removes what install wrote; $(SYSCONFDIR)/sandgate stays when it holds a config.
+uninstall:
+	rm -f $(foreach f,$(INSTALLED_FILES),"$(DESTDIR)$(f)")
+	rmdir "$(DESTDIR)$(SYSCONFDIR)/sandgate" 2>/dev/null || true
+
+# Checks of deploy/ and of install/uninstall (tests/deploy/check.sh, < 1 min).
+deploy-check: build
+	SANDGATE_BIN="$(CURDIR)/$(BUILD_DIR)/sandgate" tests/deploy/check.sh
+
+# Breaks each input of deploy-check once (in a copy) and expects its check to fail (~1 min).
+deploy-check-mutants: build
+	SANDGATE_BIN="$(CURDIR)/$(BUILD_DIR)/sandgate" tests/deploy/mutants.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) bench/out .demo

@@ -13,6 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Build, unit/integration tests, sanitizers, formatting, demo. chromium: the headless browser of
 # tests/integration/ports/browser.test.js (driven by puppeteer-core from tests/package.json, which
 # never downloads a browser of its own); fonts-liberation so that its screenshots show text.
+# yamllint, shellcheck, systemd (systemd-analyze verify): make deploy-check (tests/deploy/check.sh).
 BASE_PKGS=(
     build-essential cmake pkg-config
     libh2o-evloop-dev libssl-dev libhiredis-dev libyaml-dev libjansson-dev libhttp-parser-dev
@@ -20,6 +21,7 @@ BASE_PKGS=(
     clang libclang-rt-14-dev clang-format
     nginx-light
     chromium fonts-liberation
+    yamllint shellcheck systemd
 )
 # Only needed by bench/run.sh (they also start system services when installed,
 # which the test suite does not need).
