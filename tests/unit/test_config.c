@@ -371,6 +371,12 @@ static void test_errors_single(void)
                   "4: a backend needs 'url'");
     EXPECT_ERRORS("backend-no-name", "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - url: http://127.0.0.1:1\n",
                   "4: a backend needs 'name'");
+    /* an empty name is no name (found by tests/fuzz/fuzz_config) */
+    EXPECT_ERRORS("backend-empty-name", "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - name: \n    url: http://127.0.0.1:1\n",
+                  "4: a backend's 'name' must not be empty");
+    EXPECT_ERRORS("backend-empty-quoted-name",
+                  "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - name: ''\n    url: http://127.0.0.1:1\n",
+                  "4: a backend's 'name' must not be empty");
     EXPECT_ERRORS("no-listen", "backends:\n  - name: a\n    url: http://127.0.0.1:1\n",
                   "1: 'listen' must be a non-empty list of listeners");
     EXPECT_ERRORS("listen-empty", "listen: []\n", "1: 'listen' must be a non-empty list of listeners");
