@@ -162,6 +162,12 @@ for t in ['sgt1.k1.YWNtZS0x.8080.' + 'A' * 43, 'sgt1.k0.YWNtZS0x.8080.' + 'x' * 
 for tenant, sid, exp in [(b'acme-1', UUID.encode(), b'1abcdef'), (b'a', b's', b'0'), (b'x' * 128, b'sbx-1', b'zzzzzzzzzzzz')]:
     put('port_token', b'\x01' + bytes([len(tenant)]) + tenant + bytes([len(sid)]) + sid + bytes([len(exp)]) + exp + b'\x1f\x90\x05\x01')
 
+# cookies: stop-after byte + Cookie header values, one per line
+for c in ['app=1; sg_access=1abcdef-k0123456789a; other=2', 'sg_access=1abcdef-k0123456789a',
+          ' a = b ;;c=;d; =e\nf=g\t ', 'x=1\ny=2; z=3', 'sg_access=; sg_access=zz-x;']:
+    for stop in (0, 1, 2):
+        put('cookies', bytes([stop]) + c.encode())
+
 # urlenc_headers: flags + "path\nhost\nname: value..." ("!" marks an extra header)
 for p in paths[:40]:
     put('urlenc_headers', b'\x00' + p.encode() + b'\nsandbox.example.com:8443\nuser-agent: node\naccept: */*\n')
