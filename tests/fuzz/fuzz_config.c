@@ -4,6 +4,8 @@
  * the store, lifecycle, ports and port_tokens sections, util/yamlconf.c). The input is written to one memfd per
  * process and loaded by its /proc path. Host names are not resolved (getaddrinfo is wrapped to numeric hosts only)
  * and no plugin file is opened (dlopen is wrapped to fail as for a missing file): the run stays fast and local.
+ * Process-wide state a config creates by name (backend runtime states, plugin shared states), which the gateway keeps
+ * until exit, is freed after each input, so that runs stay independent and fast.
  * Asserts beyond "no crash": exactly one of a config and an error text; the error text is "file:line: message" lines;
  * a loaded config has at least one public listener, backends with names, tenants with valid ids and a tenant tag.
  */
@@ -11,7 +13,9 @@
 #include <netdb.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "config/backend_state.h"
 #include "config/config.h"
+#include "config/plugin_registry.h"
 #include "util/router.h"
 #include "fuzz.h"
 
@@ -45,7 +49,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+static void check(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    check(data, size);
+    sg_backend_free_all();
+    sg_plugin_unload_all();
+    return 0;
+}
+
+static void check(const uint8_t *data, size_t size)
 {
     if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
         abort();
@@ -63,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             line += len + (nl != NULL);
         }
         free(errors);
-        return 0;
+        return;
     }
     FUZZ_CHECK(errors == NULL || errors[0] == '\0');
     free(errors);
@@ -74,5 +88,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(sg_router_valid_id(conf->tenants[i].id, strlen(conf->tenants[i].id)));
     FUZZ_CHECK(conf->lifecycle.tenant_tag != NULL && conf->lifecycle.tenant_tag[0] != '\0');
     sg_config_release(conf);
-    return 0;
 }
