@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Node test files (*.test.js, any depth). Listed explicitly instead of passing
@@ -15,7 +17,7 @@ NODE_TEST := node --test --test-concurrency=1
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FORMAT_DIRS := gateway lua-free-plugins tests/unit
+FORMAT_DIRS := gateway lua-free-plugins tests/unit tests/fuzz
 
 .PHONY: all help deps deps-bench build asan unit unit-asan layers test test-node test-node-asan demo bench format format-check clean distclean
 
@@ -26,6 +28,7 @@ help:
 	@echo "make build        Release build into $(BUILD_DIR)/"
 	@echo "make asan         ASan+UBSan (Debug, clang) build into $(ASAN_DIR)/"
 	@echo "make unit         C unit tests (ctest) of $(BUILD_DIR)/"
+	@echo "make fuzz         libFuzzer targets (tests/fuzz) into $(FUZZ_DIR)/, each run FUZZ_SECONDS (60); fuzz-ci: 20 s each"
 	@echo "make layers       check that no file includes a header of a higher layer (scripts/check-layers.sh)"
 	@echo "make deploy-check check deploy/ (configs, unit, manifests, Dockerfile) and make install/uninstall"
 	@echo "make install      install binary, example config and systemd unit (PREFIX=$(PREFIX), DESTDIR); uninstall removes them"
@@ -84,6 +87,20 @@ test:
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory test-node
 	$(MAKE) --no-print-directory test-node-asan
+	$(MAKE) --no-print-directory fuzz-ci
+
+# libFuzzer targets (tests/fuzz/README.md): clang with -fsanitize=fuzzer,address,undefined, one at a time
+.PHONY: fuzz-build fuzz fuzz-ci
+fuzz-build:
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Debug -DSG_FUZZ=ON -DCMAKE_C_COMPILER=clang
+	cmake --build $(FUZZ_DIR) --target fuzz -j$(JOBS)
+
+fuzz: fuzz-build
+	FUZZ_BUILD_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+# the short pass of `make test`: 20 s per target
+fuzz-ci: fuzz-build
+	FUZZ_BUILD_DIR=$(FUZZ_DIR) FUZZ_SECONDS=20 scripts/fuzz.sh
 
 demo:
 	$(MAKE) --no-print-directory deps
@@ -141,7 +158,7 @@ deploy-check-mutants: build
 	SANDGATE_BIN="$(CURDIR)/$(BUILD_DIR)/sandgate" tests/deploy/mutants.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) bench/out .demo
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR) bench/out .demo
 
 distclean: clean
 	rm -rf tests/node_modules

@@ -109,6 +109,8 @@ static void flush_header(client_t *c)
 /* returns -1 when out of memory (the parser then fails the response) */
 static int append(H2O_VECTOR(char) * v, const char *at, size_t len)
 {
+    if (len == 0)
+        return 0; /* an empty header value: entries may still be NULL, and NULL + 0 is undefined */
     if (v->size + len > v->capacity) {
         size_t cap = v->capacity != 0 ? v->capacity * 2 : 64;
         while (cap < v->size + len)

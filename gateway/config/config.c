@@ -220,8 +220,11 @@ static void parse_backend(sg_yaml_t *y, yaml_node_t *node, sg_backend_conf_t *be
     char err[512];
     be->weight = 1;
     be->max_connections = 128;
-    if (sg_yaml_str(y, node, "name", &name) == 0)
+    int has_name = sg_yaml_str(y, node, "name", &name);
+    if (has_name == 0)
         sg_yaml_error(y, node, "a backend needs 'name'");
+    else if (has_name == 1 && name[0] == '\0')
+        sg_yaml_error(y, sg_yaml_get(y, node, "name"), "a backend's 'name' must not be empty");
     if (sg_yaml_str(y, node, "url", &url) == 0)
         sg_yaml_error(y, node, "a backend needs 'url'");
     sg_yaml_str(y, node, "api_key", &key);

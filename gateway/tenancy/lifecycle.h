@@ -18,6 +18,15 @@ void sg_lifecycle_handle(sg_request_t *r);
 /* Serves GET /v1/sandboxes and GET /v1/snapshots (lifecycle_list.c). */
 void sg_lifecycle_list_sandboxes(sg_request_t *r);
 void sg_lifecycle_list_snapshots(sg_request_t *r);
+/*
+ * The query of a list request as received (after '?', still encoded; snapshots: GET /v1/snapshots): page and pageSize
+ * into *page and *page_size (defaults 1 and 20), and into *backend_query (pool memory) the query every backend is
+ * asked: state (and sandboxId for snapshots) encoded again, and for sandboxes the metadata filter with the tenant's
+ * pairs minus any on the tenant tag, plus tag=tenant. Returns NULL, or why the query is malformed (static; a 400).
+ * A pure function (fuzzed: tests/fuzz/fuzz_list_query.c).
+ */
+const char *sg_lifecycle_list_query(h2o_mem_pool_t *pool, h2o_iovec_t query, int snapshots, const char *tag, h2o_iovec_t tenant,
+                                    long *page, long *page_size, h2o_iovec_t *backend_query);
 /* ---- shared with port.c and lifecycle_list.c ---- */
 
 /* the 404 of a sandbox the caller cannot see, whether it exists or not */

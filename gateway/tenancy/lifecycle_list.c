@@ -189,64 +189,68 @@ static void fan_out(list_t *l)
     }
 }
 
-/* parses page/pageSize and the filters; sends 400 and returns -1 on bad input */
-static int parse_query(list_t *l)
+const char *sg_lifecycle_list_query(h2o_mem_pool_t *pool, h2o_iovec_t q, int snapshots, const char *tag, h2o_iovec_t tenant,
+                                    long *page, long *page_size, h2o_iovec_t *backend_query)
 {
-    sg_request_t *r = l->r;
-    h2o_req_t *req = r->req;
-    h2o_mem_pool_t *pool = &req->pool;
-    const char *tag = r->config->lifecycle.tenant_tag;
-    h2o_iovec_t q = req->query_at != SIZE_MAX
-                        ? h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1)
-                        : h2o_iovec_init("", 0);
     h2o_iovec_t out = h2o_iovec_init("", 0), inner = h2o_iovec_init("", 0), name, value;
     const char *p = q.base, *end = q.base + q.len;
-    l->page = 1;
-    l->page_size = 20;
+    *page = 1;
+    *page_size = 20;
     while (sg_query_next(&p, end, &name, &value)) {
         h2o_iovec_t v = value.base != NULL ? sg_url_decode(pool, value.base, value.len, 1) : h2o_iovec_init("", 0);
-        if (v.base == NULL) {
-            sg_request_fail(r, SG_ERR_INVALID_REQUEST, "malformed percent-encoding in the query string");
-            return -1;
-        }
+        if (v.base == NULL)
+            return "malformed percent-encoding in the query string";
         if (h2o_memis(name.base, name.len, H2O_STRLIT("page")) || h2o_memis(name.base, name.len, H2O_STRLIT("pageSize"))) {
             char *e;
             long n = strtol(v.base, &e, 10);
-            if (v.len == 0 || *e != '\0' || n < 1 || n > 1000000) {
-                sg_request_fail(r, SG_ERR_INVALID_REQUEST, "page and pageSize must be positive integers");
-                return -1;
-            }
-            *(name.len == 4 ? &l->page : &l->page_size) = n;
-        } else if (!l->snapshots && h2o_memis(name.base, name.len, H2O_STRLIT("metadata"))) {
+            if (v.len == 0 || *e != '\0' || n < 1 || n > 1000000)
+                return "page and pageSize must be positive integers";
+            *(name.len == 4 ? page : page_size) = n;
+        } else if (!snapshots && h2o_memis(name.base, name.len, H2O_STRLIT("metadata"))) {
             /* v is "k=v&k2=v2" with keys and values encoded once more; the tenant tag is the gateway's */
             const char *ip = v.base, *iend = v.base + v.len;
             h2o_iovec_t k, kv;
             while (sg_query_next(&ip, iend, &k, &kv)) {
                 h2o_iovec_t dk = sg_url_decode(pool, k.base, k.len, 1);
-                if (k.len == 0 || kv.base == NULL || dk.base == NULL || sg_url_decode(pool, kv.base, kv.len, 1).base == NULL) {
-                    sg_request_fail(r, SG_ERR_INVALID_REQUEST, "metadata filter must be url-encoded key=value pairs joined by '&'");
-                    return -1;
-                }
+                if (k.len == 0 || kv.base == NULL || dk.base == NULL || sg_url_decode(pool, kv.base, kv.len, 1).base == NULL)
+                    return "metadata filter must be url-encoded key=value pairs joined by '&'";
                 if (dk.base != NULL && strcmp(dk.base, tag) == 0)
                     continue;
                 h2o_iovec_t pair = h2o_iovec_init(k.base, (kv.base != NULL ? (size_t)(kv.base + kv.len - k.base) : k.len));
                 inner = inner.len == 0 ? pair : h2o_concat(pool, inner, h2o_iovec_init(H2O_STRLIT("&")), pair);
             }
         } else if (h2o_memis(name.base, name.len, H2O_STRLIT("state")) ||
-                   (l->snapshots && h2o_memis(name.base, name.len, H2O_STRLIT("sandboxId")))) {
+                   (snapshots && h2o_memis(name.base, name.len, H2O_STRLIT("sandboxId")))) {
             h2o_iovec_t enc = sg_url_encode(pool, v.base, v.len);
             out = h2o_concat(pool, out, out.len != 0 ? h2o_iovec_init(H2O_STRLIT("&")) : h2o_iovec_init("", 0), name,
                              h2o_iovec_init(H2O_STRLIT("=")), enc);
         }
     }
-    if (!l->snapshots) {
+    if (!snapshots) {
         h2o_iovec_t own = h2o_concat(pool, sg_url_encode(pool, tag, strlen(tag)), h2o_iovec_init(H2O_STRLIT("=")),
-                                     sg_url_encode(pool, r->tenant.base, r->tenant.len));
+                                     sg_url_encode(pool, tenant.base, tenant.len));
         inner = inner.len == 0 ? own : h2o_concat(pool, inner, h2o_iovec_init(H2O_STRLIT("&")), own);
         out = h2o_concat(pool, out, out.len != 0 ? h2o_iovec_init(H2O_STRLIT("&")) : h2o_iovec_init("", 0),
                          h2o_iovec_init(H2O_STRLIT("metadata=")), sg_url_encode(pool, inner.base, inner.len));
     }
-    l->query = out;
+    *backend_query = out;
+    return NULL;
+}
+
+/* parses page/pageSize and the filters; sends 400 and returns -1 on bad input */
+static int parse_query(list_t *l)
+{
+    sg_request_t *r = l->r;
+    h2o_req_t *req = r->req;
+    h2o_iovec_t q = req->query_at != SIZE_MAX
+                        ? h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1)
+                        : h2o_iovec_init("", 0);
+    const char *why = sg_lifecycle_list_query(&req->pool, q, l->snapshots, r->config->lifecycle.tenant_tag, r->tenant, &l->page,
+                                              &l->page_size, &l->query);
+    if (why != NULL) {
+        sg_request_fail(r, SG_ERR_INVALID_REQUEST, why);
+        return -1;
+    }
     return 0;
 }
 

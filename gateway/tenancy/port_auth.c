@@ -94,11 +94,8 @@ static int parse_cookie_value(signed_check_t *sc, h2o_iovec_t v)
     return 0;
 }
 
-/* Calls fn(data, name, value) for every "name=value" pair of r's Cookie headers (HTTP/2 may split them); stops when fn
- * returns non-zero. */
-static void each_cookie(sg_request_t *r, int (*fn)(void *data, h2o_iovec_t name, h2o_iovec_t value), void *data)
+void sg_port_auth_each_cookie(const h2o_headers_t *headers, int (*fn)(void *data, h2o_iovec_t name, h2o_iovec_t value), void *data)
 {
-    h2o_headers_t *headers = &r->req->headers;
     for (ssize_t i = -1; (i = h2o_find_header(headers, H2O_TOKEN_COOKIE, i)) != -1;) {
         const char *p = headers->entries[i].value.base, *end = p + headers->entries[i].value.len;
         while (p < end) {
@@ -112,6 +109,8 @@ static void each_cookie(sg_request_t *r, int (*fn)(void *data, h2o_iovec_t name,
                 --value.len;
             if (name.len != 0 && fn(data, name, value))
                 return;
+            if (stop == end)
+                break; /* end + 1 would point past the buffer */
             p = stop + 1;
         }
     }
@@ -206,7 +205,7 @@ void sg_port_auth_before_chain(sg_request_t *r, void (*next)(sg_request_t *r))
             sc = h2o_mem_alloc_pool(&req->pool, sizeof(*sc));
             *sc = (signed_check_t){.ok = SG_PORT_AUTH_COOKIE};
             sc->r = r;
-            each_cookie(r, collect_gateway_cookie, sc);
+            sg_port_auth_each_cookie(&r->req->headers, collect_gateway_cookie, sc);
             if (next_cookie(sc) != 0)
                 sc = NULL;
         }
@@ -315,6 +314,6 @@ static int join_sandbox_cookie(void *data, h2o_iovec_t name, h2o_iovec_t value)
 h2o_iovec_t sg_port_auth_sandbox_cookies(sg_request_t *r)
 {
     cookie_join_t j = {r, {NULL, 0}};
-    each_cookie(r, join_sandbox_cookie, &j);
+    sg_port_auth_each_cookie(&r->req->headers, join_sandbox_cookie, &j);
     return j.out;
 }

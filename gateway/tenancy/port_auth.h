@@ -38,5 +38,10 @@ void sg_port_auth_refuse(sg_request_t *r);
 int sg_port_auth_redirect(sg_request_t *r);
 /* The client's Cookie headers joined ("; ") without the gateway's cookie, for the sandbox; {NULL, 0} if none left. */
 h2o_iovec_t sg_port_auth_sandbox_cookies(sg_request_t *r);
+/*
+ * Calls fn(data, name, value) for every "name=value" pair of the Cookie headers (HTTP/2 may split them; value.base is
+ * NULL for a pair without '='); stops when fn returns non-zero. Pure (fuzzed: tests/fuzz/fuzz_cookies.c).
+ */
+void sg_port_auth_each_cookie(const h2o_headers_t *headers, int (*fn)(void *data, h2o_iovec_t name, h2o_iovec_t value), void *data);
 
 #endif

@@ -31,6 +31,10 @@ void sg_yaml_error(sg_yaml_t *y, yaml_node_t *node, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(body, sizeof(body), fmt, ap);
     va_end(ap);
+    /* one error per line: control characters quoted from the file (a key holding a newline) are shown as '?' */
+    for (char *p = body; *p != '\0'; ++p)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     /* the file name can be as long as PATH_MAX: the line is built on the heap, never cut before the message */
     if (asprintf(&msg, "%s%s%s", y->file, prefix, body) < 0)
         return;

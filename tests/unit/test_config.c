@@ -335,6 +335,8 @@ static void test_route_chains(void)
 static void test_errors_single(void)
 {
     EXPECT_ERRORS("unknown-top", BASE "bogus: 1\n", "6: unknown key 'bogus' in the top level");
+    /* a key quoted in a message keeps the error on its line (found by tests/fuzz/fuzz_config) */
+    EXPECT_ERRORS("unknown-newline", BASE "\"bo\\ngus\\t\": 1\n", "6: unknown key 'bo?gus?' in the top level");
     EXPECT_ERRORS("unknown-limits", BASE "limits:\n  max_header_size: 8k\n  max_body: 1m\n", "8: unknown key 'max_body' in limits");
     EXPECT_ERRORS("unknown-listener", "listen:\n  - address: 127.0.0.1:0\n    port: 80\n", "3: unknown key 'port' in a listener");
     EXPECT_ERRORS("unknown-backend", BASE "    wieght: 2\n", "6: unknown key 'wieght' in a backend");
@@ -369,6 +371,12 @@ static void test_errors_single(void)
                   "4: a backend needs 'url'");
     EXPECT_ERRORS("backend-no-name", "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - url: http://127.0.0.1:1\n",
                   "4: a backend needs 'name'");
+    /* an empty name is no name (found by tests/fuzz/fuzz_config) */
+    EXPECT_ERRORS("backend-empty-name", "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - name: \n    url: http://127.0.0.1:1\n",
+                  "4: a backend's 'name' must not be empty");
+    EXPECT_ERRORS("backend-empty-quoted-name",
+                  "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - name: ''\n    url: http://127.0.0.1:1\n",
+                  "4: a backend's 'name' must not be empty");
     EXPECT_ERRORS("no-listen", "backends:\n  - name: a\n    url: http://127.0.0.1:1\n",
                   "1: 'listen' must be a non-empty list of listeners");
     EXPECT_ERRORS("listen-empty", "listen: []\n", "1: 'listen' must be a non-empty list of listeners");
