@@ -3,6 +3,7 @@
 // TCP clients, a /health latency probe, a keep-alive load loop, percentiles. Builds on ./harness.
 // Everything binds 127.0.0.1; every client here is bounded in time and count and closed by close().
 
+const { spawn, spawnSync } = require('node:child_process');
 const http = require('node:http');
 const net = require('node:net');
 const { Worker } = require('node:worker_threads');
@@ -117,6 +118,7 @@ function latencyProbe(url, opts) {
 }
 
 const PROBE_SOURCE = `
+const { spawn, spawnSync } = require('node:child_process');
 const http = require('node:http');
 const { parentPort, workerData } = require('node:worker_threads');
 const { url, o } = workerData;
@@ -191,4 +193,41 @@ function keepAliveLoad(url, opts) {
   return { done, stop() { stopped = true; return done; }, stats: out };
 }
 
-module.exports = { percentile, idleConnections, slowloris, latencyProbe, latencySummary, keepAliveLoad };
+// wrk's path, or null when it is not installed.
+function wrkPath() {
+  const r = spawnSync('which', ['wrk'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+// Runs wrk (bounded: killed 20 s after its duration) and parses its summary: {requests, non2xx3xx,
+// socketErrors: {connect, read, write, timeout}, rps, p50Ms, p99Ms, raw}.
+function runWrk(url, opts) {
+  const o = Object.assign({ threads: 1, connections: 32, durationS: 10 }, opts || {});
+  return new Promise((resolve, reject) => {
+    const p = spawn(wrkPath() || 'wrk', ['-t', String(o.threads), '-c', String(o.connections), '-d', `${o.durationS}s`, '--latency', '--timeout', '5s', url],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c) => { out += c; });
+    p.stderr.on('data', (c) => { out += c; });
+    const kill = setTimeout(() => p.kill('SIGKILL'), (o.durationS + 20) * 1000);
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      clearTimeout(kill);
+      if (code !== 0) { reject(new Error(`wrk exited ${code}: ${out}`)); return; }
+      const num = (re) => { const m = re.exec(out); return m ? Number(m[1]) : 0; };
+      const ms = (re) => { const m = re.exec(out); if (!m) return null; const v = Number(m[1]); return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v; };
+      const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      resolve({
+        requests: num(/(\d+) requests in/),
+        non2xx3xx: num(/Non-2xx or 3xx responses: (\d+)/),
+        socketErrors: se ? { connect: +se[1], read: +se[2], write: +se[3], timeout: +se[4] } : { connect: 0, read: 0, write: 0, timeout: 0 },
+        rps: num(/Requests\/sec:\s+([\d.]+)/),
+        p50Ms: ms(/ 50%\s+([\d.]+)(us|ms|s)/),
+        p99Ms: ms(/ 99%\s+([\d.]+)(us|ms|s)/),
+        raw: out,
+      });
+    });
+  });
+}
+
+module.exports = { percentile, idleConnections, slowloris, latencyProbe, latencySummary, keepAliveLoad, wrkPath, runWrk };
