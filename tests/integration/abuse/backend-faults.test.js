@@ -9,9 +9,6 @@
 // download); what is new here is the blackhole, SSE, and the other backend's clients during the fault.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const http = require('node:http');
-const http2 = require('node:http2');
 const net = require('node:net');
 const h = require('../lib/harness');
 const T = require('../lib/tenancy');
@@ -97,54 +94,6 @@ test('blackholed backend: 504 UPSTREAM_TIMEOUT within upstream_io_timeout; a ten
   await gw.stop();
 }));
 
-// One streaming request through the gateway: HTTP/1.1 (plain) or HTTP/2 (TLS), optionally read at
-// `rate` bytes/s. Counts SSE events ("\n\n") or checks the simulator's byte pattern. `started`
-// resolves at the first byte; `done` with what the client saw.
-function stream(gw, proto, reqPath, headers, opts) {
-  const o = opts || {};
-  let started;
-  const startedP = new Promise((r) => { started = r; });
-  const out = { proto, path: reqPath, status: null, bytes: 0, events: 0, ended: false, aborted: false, error: null, rstCode: null, firstBad: -1 };
-  const pc = h.patternChecker();
-  let text = '';
-  const t0 = Date.now();
-  const onData = (src, c) => {
-    started();
-    if (o.sse) { text += c.toString('latin1'); let i; while ((i = text.indexOf('\n\n')) >= 0) { out.events += 1; text = text.slice(i + 2); } } else pc.push(c);
-    out.bytes += c.length;
-    if (o.rate) {
-      const due = (out.bytes / o.rate) * 1000 - (Date.now() - t0);
-      if (due > 5) { src.pause(); setTimeout(() => src.resume(), due); }
-    }
-  };
-  const done = new Promise((resolve) => {
-    const finish = () => { started(); out.firstBad = pc.firstBad; out.ms = Date.now() - t0; out.endAt = Date.now(); resolve(out); };
-    if (proto === 'h2') {
-      const session = http2.connect(gw.httpsUrl, { ca: fs.readFileSync(h.certs().ca) });
-      session.on('error', () => {});
-      const st = session.request(Object.assign({ ':method': 'GET', ':path': reqPath }, headers));
-      st.on('response', (hd) => { out.status = hd[':status']; });
-      st.on('data', (c) => onData(st, c));
-      st.on('end', () => { out.ended = true; });
-      st.on('error', (e) => { out.error = e.code || e.message; });
-      st.on('close', () => { out.rstCode = st.rstCode; session.close(); finish(); });
-      st.setTimeout(20000, () => { out.error = 'client timeout (hang)'; st.close(http2.constants.NGHTTP2_CANCEL); });
-      return;
-    }
-    const req = http.get({ host: '127.0.0.1', port: gw.ports.http, path: reqPath, headers, agent: false }, (res) => {
-      out.status = res.statusCode;
-      res.on('data', (c) => onData(res, c));
-      res.on('aborted', () => { out.aborted = true; });
-      res.on('end', () => { out.ended = true; });
-      res.on('error', (e) => { out.error = e.code || e.message; });
-      res.on('close', finish);
-    });
-    req.on('error', (e) => { out.error = e.code || e.message; finish(); });
-    req.setTimeout(20000, () => req.destroy(new Error('client timeout (hang)')));
-  });
-  return { started: startedP, done };
-}
-
 test('backend killed mid-SSE and mid-download: its clients see truncated streams (HTTP/1.1 no clean end, HTTP/2 reset); another backend\'s clients stream to the end', { timeout: 60000 }, env.wrap(async (t) => {
   const simA = await env.sim({ name: 'doomed' });
   const simB = await env.sim({ name: 'survivor' });
@@ -163,9 +112,9 @@ test('backend killed mid-SSE and mid-download: its clients see truncated streams
   const sb = await T.client(gw.httpUrl, kB).create(body);
   const RATE = 10 * 1024 * 1024;
   const open = (sbx, key, n, size) => ['h1', 'h2'].flatMap((proto) => [
-    { kind: 'sse', s: stream(gw, proto, h.portPath(sbx, 8080, `/sse?n=${n}&interval_ms=100`), { 'open-sandbox-api-key': key }, { sse: true }) },
-    { kind: 'download', s: stream(gw, proto, h.portPath(sbx, 8080, `/bytes/${size}`), { 'open-sandbox-api-key': key }, { rate: RATE }) },
-    { kind: 'chunked', s: stream(gw, proto, h.portPath(sbx, 8080, `/chunked/${size}`), { 'open-sandbox-api-key': key }, { rate: RATE }) },
+    { kind: 'sse', s: L.stream(gw, proto, h.portPath(sbx, 8080, `/sse?n=${n}&interval_ms=100`), { 'open-sandbox-api-key': key }, { sse: true }) },
+    { kind: 'download', s: L.stream(gw, proto, h.portPath(sbx, 8080, `/bytes/${size}`), { 'open-sandbox-api-key': key }, { rate: RATE }) },
+    { kind: 'chunked', s: L.stream(gw, proto, h.portPath(sbx, 8080, `/chunked/${size}`), { 'open-sandbox-api-key': key }, { rate: RATE }) },
   ]);
   // A's streams would run for 10 s; B's for 3 s (SSE 30 x 100 ms, 30 MB at 10 MB/s)
   const doomed = open(sa.id, kA, 100, 100 * 1024 * 1024);
@@ -201,7 +150,7 @@ test('backend killed mid-SSE and mid-download: its clients see truncated streams
     else { assert.equal(r.bytes, 30 * 1024 * 1024, what); assert.equal(r.firstBad, -1, what); }
   }
   // new streams of B still work; A is reported down
-  const again = await stream(gw, 'h2', h.portPath(sb.id, 8080, '/sse?n=3&interval_ms=50'), { 'open-sandbox-api-key': kB }, { sse: true }).done;
+  const again = await L.stream(gw, 'h2', h.portPath(sb.id, 8080, '/sse?n=3&interval_ms=50'), { 'open-sandbox-api-key': kB }, { sse: true }).done;
   assert.equal(again.events, 3);
   await h.waitFor(async () => (await h.backendState(gw, 'doomed')) === 'down', { timeoutMs: 5000, what: 'the killed backend marked down' });
   await gw.stop();

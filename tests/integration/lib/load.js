@@ -4,7 +4,9 @@
 // Everything binds 127.0.0.1; every client here is bounded in time and count and closed by close().
 
 const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const http = require('node:http');
+const http2 = require('node:http2');
 const net = require('node:net');
 const { Worker } = require('node:worker_threads');
 const h = require('./harness');
@@ -119,7 +121,9 @@ function latencyProbe(url, opts) {
 
 const PROBE_SOURCE = `
 const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const http = require('node:http');
+const http2 = require('node:http2');
 const { parentPort, workerData } = require('node:worker_threads');
 const { url, o } = workerData;
 const u = new URL(url);
@@ -193,6 +197,57 @@ function keepAliveLoad(url, opts) {
   return { done, stop() { stopped = true; return done; }, stats: out };
 }
 
+// One streaming request through the gateway: HTTP/1.1 (plain) or HTTP/2 (TLS), optionally read at
+// `rate` bytes/s (only the first `rateBytes` bytes when given; timeoutMs: 20 s). Counts SSE events ("\n\n") or checks the simulator's byte pattern. `started`
+// resolves at the first byte; `done` with what the client saw.
+function stream(gw, proto, reqPath, headers, opts) {
+  const o = opts || {};
+  let started;
+  const startedP = new Promise((r) => { started = r; });
+  const out = { proto, path: reqPath, status: null, bytes: 0, events: 0, ended: false, aborted: false, error: null, rstCode: null, firstBad: -1 };
+  const pc = h.patternChecker();
+  let text = '';
+  const t0 = Date.now();
+  const onData = (src, c) => {
+    started();
+    if (o.sse) { text += c.toString('latin1'); let i; while ((i = text.indexOf('\n\n')) >= 0) { out.events += 1; text = text.slice(i + 2); } } else pc.push(c);
+    out.bytes += c.length;
+    if (o.rate && !(o.rateBytes && out.bytes >= o.rateBytes)) {
+      const due = (out.bytes / o.rate) * 1000 - (Date.now() - t0);
+      if (due > 5) { src.pause(); setTimeout(() => src.resume(), due); }
+    }
+  };
+  const done = new Promise((resolve) => {
+    const finish = () => { started(); out.firstBad = pc.firstBad; out.ms = Date.now() - t0; out.endAt = Date.now(); resolve(out); };
+    if (proto === 'h2') {
+      const session = http2.connect(gw.httpsUrl, { ca: fs.readFileSync(h.certs().ca) });
+      session.on('error', () => {});
+      const st = session.request(Object.assign({ ':method': 'GET', ':path': reqPath }, headers));
+      st.on('response', (hd) => { out.status = hd[':status']; out.contentLength = hd['content-length']; });
+      session.on('close', () => { out.bufferedAtSessionClose = st.readableLength; out.streamEndedByPeer = st.readableEnded; });
+      session.on('goaway', (code) => { out.goaway = code; });
+      st.on('data', (c) => onData(st, c));
+      st.on('end', () => { out.ended = true; });
+      st.on('error', (e) => { out.error = e.code || e.message; });
+      st.on('close', () => { out.rstCode = st.rstCode; session.close(); finish(); });
+      st.setTimeout(o.timeoutMs || 20000, () => { out.error = 'client timeout (hang)'; st.close(http2.constants.NGHTTP2_CANCEL); });
+      return;
+    }
+    const req = http.get({ host: '127.0.0.1', port: gw.ports.http, path: reqPath, headers, agent: false }, (res) => {
+      out.status = res.statusCode;
+      out.contentLength = res.headers['content-length'];
+      res.on('data', (c) => onData(res, c));
+      res.on('aborted', () => { out.aborted = true; });
+      res.on('end', () => { out.ended = true; });
+      res.on('error', (e) => { out.error = e.code || e.message; });
+      res.on('close', finish);
+    });
+    req.on('error', (e) => { out.error = e.code || e.message; finish(); });
+    req.setTimeout(o.timeoutMs || 20000, () => req.destroy(new Error('client timeout (hang)')));
+  });
+  return { started: startedP, done };
+}
+
 // wrk's path, or null when it is not installed.
 function wrkPath() {
   const r = spawnSync('which', ['wrk'], { encoding: 'utf8' });
@@ -230,4 +285,4 @@ function runWrk(url, opts) {
   });
 }
 
-module.exports = { percentile, idleConnections, slowloris, latencyProbe, latencySummary, keepAliveLoad, wrkPath, runWrk };
+module.exports = { percentile, idleConnections, slowloris, latencyProbe, latencySummary, keepAliveLoad, wrkPath, runWrk, stream };
