@@ -43,21 +43,6 @@ test.before(async () => {
 
 test.after(() => env.cleanup());
 
-// Samples RSS of pid every 50 ms until stop(); returns {stop(): {peak, samples}}.
-function sampleRss(pid) {
-  const samples = [];
-  const take = () => { const v = h.rssKiB(pid); if (v !== null) samples.push(v); };
-  take();
-  const timer = setInterval(take, 50);
-  return {
-    stop() {
-      clearInterval(timer);
-      take();
-      return { peak: Math.max(...samples), samples };
-    },
-  };
-}
-
 // Downloads over HTTP/1.1 (plain); with rate, reads at most rate bytes/s by pausing the stream.
 function download({ path: reqPath, rate, requestId }) {
   return new Promise((resolve, reject) => {
@@ -109,7 +94,7 @@ async function report(t, what, r, base, peak, requestId) {
 test('100 MB through a slow HTTP/1.1 reader (~15 MB/s): bounded RSS, all bytes intact', { timeout: 60000 }, env.wrap(async (t) => {
   const base = h.rssKiB(gw.pid);
   assert.ok(base, 'cannot read /proc/PID/status of sandgate');
-  const s = sampleRss(gw.pid);
+  const s = h.sampleRss(gw.pid);
   const rid = `slow-h1-${Date.now()}`;
   const r = await download({ path: h.portPath(sbx, 8080, `/bytes/${SIZE}`), rate: SLOW_RATE, requestId: rid });
   const { peak } = s.stop();
@@ -126,7 +111,7 @@ test('100 MB through a slow HTTP/2 reader (TLS, flow control): bounded RSS, all 
   const session = http2.connect(gw.httpsUrl, { ca: fs.readFileSync(h.certs().ca) });
   try {
     const base = h.rssKiB(gw.pid);
-    const s = sampleRss(gw.pid);
+    const s = h.sampleRss(gw.pid);
     const rid = `slow-h2-${Date.now()}`;
     const r = await new Promise((resolve, reject) => {
       const t0 = Date.now();
@@ -157,7 +142,7 @@ test('100 MB through a slow HTTP/2 reader (TLS, flow control): bounded RSS, all 
 
 test('100 MB fast download (for comparison): intact, bounded RSS', { timeout: 60000 }, env.wrap(async (t) => {
   const base = h.rssKiB(gw.pid);
-  const s = sampleRss(gw.pid);
+  const s = h.sampleRss(gw.pid);
   const rid = `fast-h1-${Date.now()}`;
   const r = await download({ path: h.portPath(sbx, 8080, `/bytes/${SIZE}`), requestId: rid });
   const { peak } = s.stop();

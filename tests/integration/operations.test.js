@@ -7,7 +7,6 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const http2 = require('node:http2');
-const net = require('node:net');
 const path = require('node:path');
 const YAML = require('yaml');
 const h = require('./lib/harness');
@@ -140,32 +139,6 @@ test('sandgate -t: a good config (TLS, admin, plugins, routes) exits 0', { timeo
 
 // ---------------------------------------------------------------- SIGHUP
 
-// Opens an SSE stream and collects events; resolves when it ends.
-function sse(gw, reqPath) {
-  let first;
-  const firstEvent = new Promise((r) => { first = r; });
-  const done = new Promise((resolve) => {
-    const out = { status: null, events: 0, ended: false, error: null };
-    const req = http.get({ host: '127.0.0.1', port: gw.ports.http, path: reqPath, agent: false }, (res) => {
-      out.status = res.statusCode;
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        buf += c;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) { out.events += 1; buf = buf.slice(i + 2); first(); }
-      });
-      res.on('end', () => { out.ended = true; });
-      res.on('aborted', () => { out.error = out.error || 'aborted'; });
-      res.on('error', (e) => { out.error = e.code || e.message; });
-      res.on('close', () => { first(); resolve(out); });
-    });
-    req.on('error', (e) => { out.error = e.code || e.message; first(); resolve(out); });
-    req.setTimeout(20000, () => req.destroy(new Error('SSE timed out')));
-  });
-  return { firstEvent, done };
-}
-
 test('SIGHUP: new config applies to new requests; in-flight SSE and keep-alive connections survive; broken config rejected', { timeout: 60000 }, env.wrap(async () => {
   const simA = await env.sim({ name: 'sim-reload-a' });
   const simB = await env.sim({ name: 'sim-reload-b' });
@@ -177,7 +150,7 @@ test('SIGHUP: new config applies to new requests; in-flight SSE and keep-alive c
   assert.equal(before.status, 200);
   assert.equal(before.headers['x-stamp'], undefined);
 
-  const stream = sse(gw, h.portPath(sbx, 8080, '/sse?n=10&interval_ms=200'));
+  const stream = h.sseStream(gw, h.portPath(sbx, 8080, '/sse?n=10&interval_ms=200'));
   await stream.firstEvent;
 
   // new config: header-stamp plugin added, backend A replaced by B
@@ -230,15 +203,6 @@ test('SIGHUP: new config applies to new requests; in-flight SSE and keep-alive c
 
 // ---------------------------------------------------------------- SIGTERM
 
-function connectRefused(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(false); });
-    s.once('error', (e) => resolve(e.code === 'ECONNREFUSED'));
-    s.setTimeout(1000, () => { s.destroy(); resolve(false); });
-  });
-}
-
 // The store reads its redis settings once at start; only tenant_cache_ttl follows a reload. A reload that changes
 // any other one (not only the address) keeps the running values and says so.
 test('SIGHUP: a changed restart-only redis setting (prefix, db, password, timeouts) warns; tenant_cache_ttl does not', { timeout: 60000 }, env.wrap(async () => {
@@ -282,7 +246,7 @@ test('SIGTERM: in-flight SSE (HTTP/1.1 and HTTP/2) completes, new connections re
   const sim = await env.sim({ name: 'sim-drain' });
   const sbx = await h.createSandbox(sim);
   const gw = await env.gateway({ backends: [h.backend(sim)], plugins: [], limits: { graceful_shutdown_timeout: '6s' } });
-  const stream = sse(gw, h.portPath(sbx, 8080, '/sse?n=10&interval_ms=200'));
+  const stream = h.sseStream(gw, h.portPath(sbx, 8080, '/sse?n=10&interval_ms=200'));
   const session = http2.connect(gw.httpsUrl, { ca: fs.readFileSync(h.certs().ca) });
   session.on('error', () => {});
   let h2first;
@@ -305,7 +269,7 @@ test('SIGTERM: in-flight SSE (HTTP/1.1 and HTTP/2) completes, new connections re
   gw.proc.kill('SIGTERM');
 
   // new connections are refused soon after SIGTERM
-  await h.waitFor(async () => (await connectRefused(gw.ports.http)) && (await connectRefused(gw.ports.https)),
+  await h.waitFor(async () => (await h.connectRefused(gw.ports.http)) && (await h.connectRefused(gw.ports.https)),
     { timeoutMs: 1500, intervalMs: 50, what: 'new connections to be refused after SIGTERM' });
   const refusedAfter = Date.now() - termAt;
 

@@ -546,6 +546,58 @@ function rssKiB(pid) {
   } catch (_) { return null; }
 }
 
+// Samples the RSS of pid every intervalMs until stop(); stop() returns {peak, samples} (KiB).
+function sampleRss(pid, intervalMs) {
+  const samples = [];
+  const take = () => { const v = rssKiB(pid); if (v !== null) samples.push(v); };
+  take();
+  const timer = setInterval(take, intervalMs || 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return { peak: Math.max(...samples), samples };
+    },
+  };
+}
+
+// Resolves true if a TCP connect to 127.0.0.1:port is refused (false if it connects or hangs 1 s).
+function connectRefused(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(false); });
+    s.once('error', (e) => resolve(e.code === 'ECONNREFUSED'));
+    s.setTimeout(1000, () => { s.destroy(); resolve(false); });
+  });
+}
+
+// Opens an SSE stream over plain HTTP/1.1 to gw and counts events. Returns {firstEvent, done}:
+// firstEvent resolves at the first event (or the end), done with {status, events, ended, error}.
+function sseStream(gw, reqPath, timeoutMs) {
+  let first;
+  const firstEvent = new Promise((r) => { first = r; });
+  const done = new Promise((resolve) => {
+    const out = { status: null, events: 0, ended: false, error: null };
+    const req = http.get({ host: '127.0.0.1', port: gw.ports.http, path: reqPath, agent: false }, (res) => {
+      out.status = res.statusCode;
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        buf += c;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) { out.events += 1; buf = buf.slice(i + 2); first(); }
+      });
+      res.on('end', () => { out.ended = true; });
+      res.on('aborted', () => { out.error = out.error || 'aborted'; });
+      res.on('error', (e) => { out.error = e.code || e.message; });
+      res.on('close', () => { first(); resolve(out); });
+    });
+    req.on('error', (e) => { out.error = e.code || e.message; first(); resolve(out); });
+    req.setTimeout(timeoutMs || 20000, () => req.destroy(new Error('SSE timed out')));
+  });
+  return { firstEvent, done };
+}
+
 // The simulator's byte pattern (byte i = i % 256) check, incremental.
 function patternChecker() {
   let offset = 0;
@@ -575,5 +627,5 @@ function portPath(sandboxId, port, rest, form) {
 module.exports = {
   REPO, SANDGATE_BIN, PLUGIN_SO, ADMIN_KEY, ADMIN_KEY_HASH,
   sleep, tmpDir, freePort, certs, startSim, createSandbox, backend, buildConfig, writeConfig, checkConfig,
-  startGateway, isSanitizerBuild, env, request, curl, waitFor, admin, metrics, metricValue, backendState, rssKiB, patternChecker, portPath,
+  startGateway, isSanitizerBuild, env, request, curl, waitFor, admin, metrics, metricValue, backendState, rssKiB, sampleRss, connectRefused, sseStream, patternChecker, portPath,
 };
