@@ -271,7 +271,7 @@ run_tls() {
     tls_run_pairs tls tls-sandgate "$sg" "$sg_url" "$SANDGATE_BENCH_HEADER" tls-nginx "$ngx" "$ng_url" ""
     h2_pairs h2-sandgate "$sg" "$sg_url" "$SANDGATE_BENCH_HEADER" h2-nginx "$ngx" "$ng_url" ""
     stop_and_forget "$sg"
-    NOTE[tls-sandgate]="access log: $(access_summary "$TMP/sandgate-tls/sandgate/access.log")"
+    NOTE[tls-sandgate]="access log: $(access_summary "$TMP/sandgate-tls/sandgate/access.log") (status 0: HTTP/2 streams still open when h2load stops at the end of its duration)"
 
     # (t3) the tenancy chain over TLS vs nginx proxying the same request over TLS
     if ! command -v "$REDIS_SERVER" >/dev/null || ! start_redis; then
