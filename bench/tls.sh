@@ -2,6 +2,9 @@
 # The real client path (issue 11, sourced by bench/run.sh, which defines every helper used here): sandgate and nginx
 # terminating TLS with the same ECDSA P-256 certificate (generated in bench/out), in front of the same upstream, in the
 # same run:
+#   (t0) plain HTTP/1.1 at 1 connection (the main table's configs), sandgate vs nginx in pairs, and direct:
+#        "sandgate/nginx c1 cpu-per-request" and "sandgate/nginx c1 added-p50" (pairs resist the drift of a shared
+#        machine better than the main table's one-target-after-another runs);
 #   (t1) HTTP/1.1 keep-alive over TLS (wrk), sandgate vs nginx, pairs in turn: "sandgate/nginx tls cpu-per-request";
 #   (t2) HTTP/2 over TLS (h2load, BENCH_H2_CONNS connections x BENCH_H2_STREAMS streams), the same two processes:
 #        "sandgate/nginx h2 cpu-per-request";
@@ -18,6 +21,7 @@
 #   BENCH_H2_CONNS, BENCH_H2_STREAMS  h2load -c and -m [16, 10]
 #   BENCH_TLS_RL_MODE   mode of the rate-limit plugin in (t3): local|redis|batched [local, the plugin's default]
 #   BENCH_SCALE_CONNS   connections of (t4) [64]
+#   BENCH_TLS_C1        1|0: run (t0) [1]
 #   H2LOAD              [h2load]
 
 TLS_STATUS=skipped
@@ -30,6 +34,7 @@ H2_CONNS="${BENCH_H2_CONNS:-16}"
 H2_STREAMS="${BENCH_H2_STREAMS:-10}"
 TLS_RL_MODE="${BENCH_TLS_RL_MODE:-local}"
 SCALE_CONNS="${BENCH_SCALE_CONNS:-64}"
+TLS_C1="${BENCH_TLS_C1:-1}"
 TLS_CERT="$OUT_DIR/tls-cert.pem"
 TLS_KEY="$OUT_DIR/tls-key.pem"
 TLS_LOAD_START=""
@@ -251,6 +256,39 @@ run_tls() {
     ng_port="$(next_port 18820)"
     GROUP=tls
 
+    # (t0) plain HTTP/1.1 at 1 connection: direct, then sandgate and nginx in pairs
+    if [ "$TLS_C1" = 1 ]; then
+        local conns=("${CONNS[@]}") dur="$DURATION" rep="$REPEAT"
+        CONNS=(1)
+        DURATION="$TLS_DURATION"
+        REPEAT="$TLS_REPEAT"
+        bench_target c1-direct "$UPSTREAM_PID" "http://127.0.0.1:$UPSTREAM_PORT$BENCH_PATH"
+        CONNS=("${conns[@]}")
+        DURATION="$dur"
+        REPEAT="$rep"
+        mkdir -p "$TMP/c1-nginx/nginx" "$TMP/c1-sandgate/sandgate"
+        render "$BENCH_DIR/nginx-proxy.conf.in" "$TMP/c1-nginx/nginx.conf" TMP="$TMP/c1-nginx" UPSTREAM_PORT="$UPSTREAM_PORT" \
+            PROXY_PORT="$ng_port" USER_LINE="$USER_LINE"
+        start_nginx c1-nginx "$TMP/c1-nginx/nginx.conf" "${PROXY_CPU[@]}"
+        ngx="$STARTED_PID"
+        render "$BENCH_DIR/sandgate.yaml.in" "$TMP/c1-sandgate/sandgate.yaml" TMP="$TMP/c1-sandgate" UPSTREAM_PORT="$UPSTREAM_PORT" \
+            PROXY_PORT="$sg_port" ADMIN_PORT="$sg_admin" ADMIN_KEY_HASH="$TLS_ADMIN_HASH" TENANT_KEY_HASH="$TENANT_KEY_HASH_T"
+        start_sandgate "$TMP/c1-sandgate/sandgate.yaml" "$TMP/c1-sandgate/sandgate" || {
+            TLS_REASON="sandgate -t rejected $TMP/c1-sandgate/sandgate.yaml"
+            return 1
+        }
+        sg="$STARTED_PID"
+        sg_url="http://127.0.0.1:$sg_port$SANDGATE_BENCH_PATH"
+        ng_url="http://127.0.0.1:$ng_port$BENCH_PATH"
+        wait_proxied "$ngx" "$ng_url" && wait_proxied "$sg" "$sg_url" "$SANDGATE_BENCH_HEADER" || {
+            TLS_REASON="(t0): a proxy did not answer the upstream's 200"
+            return 1
+        }
+        tls_run_pairs c1 c1-sandgate "$sg" "$sg_url" "$SANDGATE_BENCH_HEADER" c1-nginx "$ngx" "$ng_url" "" 1
+        stop_and_forget "$sg"
+        stop_and_forget "$ngx"
+    fi
+
     # (t1) and (t2): plain proxying over TLS, the configs of the main comparison
     start_nginx_tls nginx-tls "$ng_port" 1
     ngx="$STARTED_PID"
@@ -363,6 +401,9 @@ tls_report() {
     echo "count after a ${WARMUP}s warm-up; *CPU per request* ratios are the median of the pair-by-pair ratios, (min–max)."
     echo "Negotiated by a default OpenSSL client: sandgate \`${TLS_PROTO[tls-sandgate]:-?}\`, nginx \`${TLS_PROTO[tls-nginx]:-?}\`."
     echo
+    echo "- **(t0) plain HTTP/1.1 at 1 connection**: the main table's nginx and sandgate configs, measured in pairs (the"
+    echo "  same proxies, pinned with wrk and the upstream on CPU 0), after ${TLS_REPEAT} runs direct to the upstream; added"
+    echo "  latency: p50 minus direct's. The main table measures its targets one after another, which a busy machine skews."
     echo "- **(t1) HTTP/1.1 keep-alive over TLS**: wrk (handshake once per connection), same paths and header as the main table."
     echo "- **(t2) HTTP/2 over TLS**: h2load \`-c$H2_CONNS -m$H2_STREAMS -t1\` (ALPN h2) against the same two processes."
     echo "- **(t3) the tenancy chain over TLS**: \`bench/out/tenancy-tls.yaml\`: (c) of the tenancy path (tenant key in Redis,"
@@ -374,7 +415,8 @@ tls_report() {
     echo
     echo "| Target | Conns | Requests/s | p50 µs | p99 µs | p50 − nginx's µs | p99 − nginx's µs | CPU µs/req | RSS MiB | Peak RSS MiB | Requests | Errors |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    group_rows tls tls-nginx 0 | grep -v '^| tls-nginx-tenancy\|^| tls-tenancy\|[0-9]w |' || true
+    group_rows tls c1-direct 0 | grep '^| c1-' || true
+    group_rows tls tls-nginx 0 | grep -v '^| c1-\|^| tls-nginx-tenancy\|^| tls-tenancy\|[0-9]w |' || true
     group_rows tls tls-nginx-tenancy 0 | grep '^| tls-tenancy\|^| tls-nginx-tenancy' || true
     group_rows tls tls-nginx-1w 0 | grep '^| tls-[a-z]*-[12]w' || true
     echo
@@ -393,6 +435,7 @@ tls_report() {
     echo
     echo "| Ratio | CPU per request (${hi} conns) | CPU per request (${lo} conn) | Throughput (${hi} conns) | Target |"
     echo "|---|---:|---:|---:|---|"
+    echo "| sandgate/nginx plain HTTP (t0) | — | $(tls_ratio_line c1 1) | — | ≤ 1.05; added p50 $(c1_added_p50) (≤ 1.05) |"
     echo "| sandgate/nginx tls | $(tls_ratio_line tls "$hi") | $(tls_ratio_line tls "$lo") | $(tls_throughput tls-sandgate tls-nginx "$hi") | ≤ 1.0 |"
     echo "| sandgate/nginx h2 (${H2_CONNS} × ${H2_STREAMS}) | $(tls_ratio_line h2 "$H2_CONNS") | — | $(fmt_ratio "${H2_RPS[h2-sandgate]:-}" "${H2_RPS[h2-nginx]:-}") | ≤ 1.0 |"
     echo "| tenancy-tls/nginx-tls | $(tls_ratio_line tenancy-tls "$hi") | $(tls_ratio_line tenancy-tls "$lo") | $(tls_throughput tls-tenancy tls-nginx-tenancy "$hi") | ≤ 1.3 |"
@@ -403,8 +446,14 @@ tls_report() {
     echo "| nginx | $(tls_throughput tls-nginx-2w tls-nginx-1w "$SCALE_CONNS") | $(tls_ratio_line scale-ng "$SCALE_CONNS") |"
 }
 
+c1_added_p50() { # (sandgate's p50 − direct's) / (nginx's p50 − direct's) at 1 connection, medians of (t0)
+    fmt_ratio "$(added_vs c1-sandgate c1-direct 1 50 | sed 's/^n\/a$//')" "$(added_vs c1-nginx c1-direct 1 50 | sed 's/^n\/a$//')"
+}
+
 tls_lines() {
     local hi="${TLS_CONNS[${#TLS_CONNS[@]}-1]}"
+    echo "sandgate/nginx c1 cpu-per-request: $(tls_ratio_line c1 1)"
+    echo "sandgate/nginx c1 added-p50: $(c1_added_p50)"
     echo "sandgate/nginx tls cpu-per-request: $(tls_ratio_line tls "$hi")"
     echo "sandgate/nginx h2 cpu-per-request: $(tls_ratio_line h2 "$H2_CONNS")"
     echo "tenancy-tls/nginx-tls cpu-per-request: $(tls_ratio_line tenancy-tls "$hi")"
