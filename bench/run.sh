@@ -62,6 +62,11 @@
 #   BENCH_SIM       1|0: the latency run against the simulator [1]; needs node and
 #                   tests/node_modules (cd tests && npm ci), skipped otherwise
 #   BENCH_SIM_DURATION  seconds per simulator run (1 run per connection count) [5]
+#   BENCH_TLS       1|0: TLS and HTTP/2 against nginx with the same certificate, the tenancy chain over TLS, and
+#                   scaling to 2 workers (bench/tls.sh, which lists its BENCH_TLS_*, BENCH_H2_* and BENCH_SCALE_CONNS) [1];
+#                   prints sandgate/nginx tls and h2 cpu-per-request, tenancy-tls/nginx-tls cpu-per-request and
+#                   sandgate (and nginx) 2w/1w throughput; needs h2load (nghttp2-client) and redis-server
+#   BENCH_TLS_ONLY  1: run only that section (BENCH_MAIN, BENCH_TENANCY and BENCH_SIM default to 0)
 #   REDIS_SERVER, REDIS_CLI, NODE   [redis-server, redis-cli, node]
 set -euo pipefail
 
@@ -94,6 +99,10 @@ SIGNED_ONLY="${BENCH_SIGNED_ONLY:-0}"
 if [ "$SIGNED_ONLY" = 1 ]; then
     BENCH_SIGNED=1
     : "${BENCH_MAIN:=0}" "${BENCH_SIM:=0}" "${BENCH_TOKENS:=0}" "${BENCH_RATELIMIT:=0}"
+fi
+if [ "${BENCH_TLS_ONLY:-0}" = 1 ]; then
+    BENCH_TLS=1
+    : "${BENCH_MAIN:=0}" "${BENCH_TENANCY:=0}" "${BENCH_SIM:=0}"
 fi
 read -r -a SIGNED_CONNS <<<"${BENCH_SIGNED_CONNS:-64}"
 SIGNED_DURATION="${BENCH_SIGNED_DURATION:-5}"
@@ -205,7 +214,7 @@ source "$ROOT/scripts/lib/common.sh"
 # the upstream's X-Bench-Upstream header (i.e. the request was really proxied).
 wait_proxied() {
     local pid="$1" url="$2" hdr="${3:-}" status="" headers
-    local args=(-s -o /dev/null -D - --max-time 2)
+    local args=(-s -k -o /dev/null -D - --max-time 2)
     [ -n "$hdr" ] && args+=(-H "$hdr")
     for _ in $(seq 150); do
         kill -0 "$pid" 2>/dev/null || return 1
@@ -444,6 +453,10 @@ abp_range() { # "M (min–max)" of R_ABP[KEY,CONNS]
     read -r m lo hi <<<"${R_ABP[$1,$2]:-n/a n/a n/a}"
     echo "$m ($lo–$hi)"
 }
+
+# shellcheck source=bench/tls.sh
+source "$BENCH_DIR/tls.sh"
+tls_check_env
 
 # ---------------------------------------------------------------- targets
 USER_LINE="# (not root: no user directive)"
@@ -935,6 +948,24 @@ RUN_HOOK=""
 VERIFY_ARGS=()
 [ "$TEN_STATUS" = ok ] || log "tenancy path $TEN_STATUS: $TEN_REASON"
 
+# ---------------------------------------------------------------- TLS and HTTP/2 (bench/tls.sh)
+if [ "${BENCH_TLS:-1}" != 1 ]; then
+    TLS_REASON="BENCH_TLS=${BENCH_TLS}"
+elif [ ! -x "$SANDGATE_BIN" ]; then
+    TLS_REASON="$SANDGATE_BIN does not exist (run 'make build')"
+elif ! command -v "$H2LOAD" >/dev/null; then
+    TLS_REASON="h2load not found (Debian package nghttp2-client: scripts/install-deps.sh)"
+else
+    TLS_STATUS=failed
+    TLS_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+    if run_tls; then TLS_STATUS=ok; fi
+    TLS_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+fi
+GROUP=main
+RUN_HOOK=""
+VERIFY_ARGS=()
+[ "$TLS_STATUS" = ok ] || log "TLS section $TLS_STATUS: $TLS_REASON"
+
 stop_and_forget "$UPSTREAM_PID"
 
 # ---------------------------------------------------------------- simulator latency
@@ -1343,6 +1374,10 @@ wrk_version="$("$WRK" -v 2>&1 | head -n1 || true)"
         tenancy_report
     fi
     echo
+    echo "## TLS and HTTP/2"
+    echo
+    tls_report
+    echo
     echo "Raw wrk outputs and the rendered configs of the last run: \`bench/out/\` (not committed)."
 } >"$RESULTS"
 log "wrote $RESULTS"
@@ -1357,6 +1392,7 @@ done
 for m in "${RL_MODES[@]}"; do
     echo "ratelimit-$m redis-round-trips-per-request: $(if [ "${RL_STATUS:-}" = ok ]; then rl_round_trips "tn-rl-$m" "$C_HIGH"; else echo n/a; fi)"
 done
+tls_lines
 headline="$(fmt_ratio "${R_CPU[sandgate,$C_HIGH]:-}" "${R_CPU[nginx,$C_HIGH]:-}")"
 echo "sandgate/nginx cpu-per-request: $headline"
-[ "$SANDGATE_STATUS" != failed ] && [ "$TEN_STATUS" != failed ]
+[ "$SANDGATE_STATUS" != failed ] && [ "$TEN_STATUS" != failed ] && [ "$TLS_STATUS" != failed ]

@@ -14,10 +14,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # tests/integration/ports/browser.test.js (driven by puppeteer-core from tests/package.json, which
 # never downloads a browser of its own); fonts-liberation so that its screenshots show text.
 # yamllint, shellcheck, systemd (systemd-analyze verify): make deploy-check (tests/deploy/check.sh).
+# strace: tests/integration/keepalive.test.js counts the epoll_ctl calls of keep-alive requests.
 BASE_PKGS=(
     build-essential cmake pkg-config
     libh2o-evloop-dev libssl-dev libhiredis-dev libyaml-dev libjansson-dev libhttp-parser-dev
-    redis-server nghttp2-client curl openssl ca-certificates procps
+    redis-server nghttp2-client curl openssl ca-certificates procps strace
     clang libclang-rt-14-dev clang-format
     nginx-light
     chromium fonts-liberation

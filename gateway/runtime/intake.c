@@ -45,6 +45,7 @@ typedef struct st_intake_conn_t {
     unsigned unauth : 1;          /* current HTTP/1 request: needs a credential and has none */
     unsigned expect_continue : 1; /* h2o stops reading once to send "100 Continue" */
     unsigned dead : 1;            /* the socket was closed while h2o's callback ran */
+    unsigned parked : 1;          /* HTTP/1 request in the handler: h2o stopped reading, the socket stays polled (park) */
     int in_cb;
     size_t head_len;
     size_t want;    /* bytes the connection waits for (HTTP/1), 0 for HTTP/2 */
@@ -108,6 +109,32 @@ static void real_close(h2o_socket_t *sock)
 }
 
 /* ---------------------------------------------------------------- bookkeeping */
+
+/*
+ * Parking. h2o stops reading an HTTP/1 connection while its request is in the
+ * handler and starts again once the response is written. Done literally, the
+ * epoll loop removes the socket before waiting for the upstream and adds it
+ * back after the response: two epoll_ctl calls per keep-alive request, which
+ * a lone connection pays in full. A parked socket stays polled with our read
+ * callback but with h2o's "don't read" flag, so nothing is read into the input
+ * buffer (the request being served points into it). If it becomes readable
+ * meanwhile (pipelined bytes, FIN), the read is stopped for real then, as
+ * before; otherwise h2o's next read start finds it still registered.
+ */
+static void park(intake_conn_t *c)
+{
+    c->parked = 1;
+    h2o_socket_dont_read(c->sock, 1);
+}
+
+/* stop = 1: h2o is not reading, so neither is the socket (the level-triggered poll must not report it again) */
+static void unpark(intake_conn_t *c, int stop)
+{
+    c->parked = 0;
+    h2o_socket_dont_read(c->sock, 0);
+    if (stop)
+        real_read_stop(c->sock);
+}
 
 static void on_sock_close(void *data);
 static void on_read(h2o_socket_t *sock, const char *err);
@@ -221,7 +248,9 @@ static void forget(intake_conn_t *c, int touch_sock)
     if (touch_sock) {
         c->sock->on_close.cb = NULL;
         c->sock->on_close.data = NULL;
-        if (c->sock->_cb.read == on_read)
+        if (c->parked)
+            unpark(c, 1);
+        else if (c->sock->_cb.read == on_read)
             c->sock->_cb.read = c->h2o_cb;
     }
     if (h2o_timeout_is_linked(&c->linger))
@@ -564,6 +593,10 @@ static void refresh_proto(intake_conn_t *c)
 static void on_read(h2o_socket_t *sock, const char *err)
 {
     intake_conn_t *c = record_of(sock);
+    if (c != NULL && c->parked) {
+        unpark(c, 1); /* readable while the request is served: nothing was read, h2o reads it when it resumes */
+        return;
+    }
     if (c == NULL || c->h2o_cb == NULL) {
         real_read_stop(sock); /* cannot happen: the hook is installed on tagged sockets h2o reads */
         return;
@@ -598,6 +631,8 @@ static void on_read(h2o_socket_t *sock, const char *err)
 void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
 {
     intake_conn_t *c = record_of(sock);
+    if (c != NULL && c->parked)
+        unpark(c, 0); /* still polled: no epoll_ctl */
     if (c == NULL || cb == on_read) {
         real_read_start(sock, cb);
         return;
@@ -650,6 +685,10 @@ void h2o_socket_read_stop(h2o_socket_t *sock)
                 charge_force(c, 0);
                 wake_waiting();
             }
+        }
+        if (c->proto == PROTO_H1 && c->state == H1_HANDLER && !c->paused && sock->_cb.read == on_read) {
+            park(c);
+            return;
         }
     }
     real_read_stop(sock);

@@ -215,6 +215,9 @@ test('access log: one valid JSON line per request with route, status, backend', 
     assert.ok(e.bytes_out >= q.bytesOut, `${q.n}: bytes_out ${e.bytes_out} < body ${q.bytesOut}`);
     assert.ok(Number.isFinite(e.duration_us) && e.duration_us > 0);
     assert.ok(!Number.isNaN(Date.parse(e.time)), `bad time ${e.time}`);
+    // UTC with milliseconds, fixed width, and now (the plugin formats it by hand, gmtime once per second)
+    assert.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(Math.abs(Date.now() - Date.parse(e.time)) < 60000, `time ${e.time} is not now (${new Date().toISOString()})`);
   }
   const port = entries.find((e) => e.request_id === id('port'));
   assert.ok(port.duration_us >= DELAY_MS * 1000, `port request logged ${port.duration_us} us (plugin delay ${DELAY_MS} ms)`);
