@@ -102,7 +102,7 @@ static void fuzz_head(h2o_mem_pool_t *pool, uint8_t flags, const char *in, size_
         const char *v = colon + 1, *vend = lines[i].base + lines[i].len;
         while (v != vend && (*v == ' ' || *v == '\t'))
             ++v;
-        if (!ok || !is_value(v, (size_t)(vend - v)))
+        if (!ok || !is_value(v, (size_t)(vend - v)) || (is_extra ? num_extra : num_client) == MAX_CLIENT)
             continue;
         names[num_client + num_extra] = h2o_iovec_init(l, nlen);
         h2o_header_t *h = is_extra ? extra + num_extra++ : client + num_client++;
