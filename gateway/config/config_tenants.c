@@ -186,7 +186,7 @@ void sg_config_parse_tenants(sg_yaml_t *y, yaml_node_t *root, sg_config_t *conf)
         parse_admission(y, sg_yaml_get(y, node, "admission"), &t->admission);
         sg_yaml_check_unknown(y, node, "a tenant");
         for (size_t j = 0; j + 1 < conf->num_tenants; ++j)
-            if (strcmp(conf->tenants[j].id, t->id) == 0)
+            if (conf->tenants[j].id != NULL && strcmp(conf->tenants[j].id, t->id) == 0) /* NULL: an entry that was no mapping */
                 sg_yaml_error(y, node, "duplicate tenant id '%s'", t->id);
     }
     /* the same key must not open two tenants */

@@ -371,6 +371,8 @@ static void test_errors_single(void)
                   "4: a backend needs 'url'");
     EXPECT_ERRORS("backend-no-name", "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - url: http://127.0.0.1:1\n",
                   "4: a backend needs 'name'");
+    /* a tenant entry that is no mapping, then a tenant: both reported, no crash (found by tests/fuzz/fuzz_config) */
+    EXPECT_ERRORS("tenant-scalar-then-tenant", BASE "tenants:\n  - just-a-scalar\n  - id: t\n", "7: a tenant must be a mapping");
     /* an empty name is no name (found by tests/fuzz/fuzz_config) */
     EXPECT_ERRORS("backend-empty-name", "listen:\n  - address: 127.0.0.1:0\nbackends:\n  - name: \n    url: http://127.0.0.1:1\n",
                   "4: a backend's 'name' must not be empty");
