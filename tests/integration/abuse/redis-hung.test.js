@@ -137,10 +137,17 @@ test('Redis SIGSTOPped 4 s: bounded answers, quota 503 (no reservation left behi
   // the creates refused during the hang left no reservation behind: the quota (5) is exactly usable
   const body = { image: { uri: 'python:3.11' }, entrypoint: ['/bin/sh'], timeout: 600, resourceLimits: { cpu: '100m', memory: '64Mi' } };
   for (let i = 0; i < 3; i++) {
-    const r = await A.post('/v1/sandboxes', body);
+    // a 503 is a worker thread whose reservation connection is still in its reconnect backoff (100 ms doubling to
+    // 5 s, docs/STORE.md), retried; a 429 would be a reservation the hang left behind, and fails at once
+    let r;
+    await h.waitFor(async () => (r = await A.post('/v1/sandboxes', body)).status !== 503,
+      { timeoutMs: 8000, intervalMs: 200, what: `create ${i + 3} past the reconnect backoff` })
+      .catch((e) => { throw new Error(`${e.message}: ${r.status} ${r.text}`); });
     assert.equal(r.status, 202, `create ${i + 3} of the quota of 5 after the hang: ${r.text}`);
   }
-  const over = await A.post('/v1/sandboxes', body);
+  let over;
+  await h.waitFor(async () => (over = await A.post('/v1/sandboxes', body)).status !== 503,
+    { timeoutMs: 8000, intervalMs: 200, what: 'the 6th create past the reconnect backoff' });
   assert.equal(over.status, 429, `the 6th sandbox is over the quota: ${over.text}`);
   assert.match(over.json.message, /5 of 5/, over.text);
   t.diagnostic(`after SIGCONT: creates work again after ${createsBackMs} ms, everything after ${Date.now() - contAt} ms`);
