@@ -52,7 +52,7 @@
 #   BENCH_SIGNED    1|0: run (f), port traffic by a signed URL's cookie vs by access token [1]; short by default:
 #                   BENCH_SIGNED_CONNS [64], BENCH_SIGNED_DURATION seconds per run [5], BENCH_SIGNED_REPEAT pairs [5]
 #   BENCH_SIGNED_ONLY  1: run only (f) (its sandgate process (c) and Redis are started, nothing else is measured:
-#                   BENCH_MAIN, BENCH_SIM, BENCH_TOKENS and BENCH_RATELIMIT default to 0, (a)-(c) are not measured)
+#                   BENCH_MAIN, BENCH_SIM, BENCH_TOKENS, BENCH_RATELIMIT and BENCH_TLS default to 0, (a)-(c) are not measured)
 #   BENCH_RATELIMIT 1|0: run (e), the tenancy path with the rate-limit plugin in local, redis and
 #                   redis+sync_interval modes [1]; prints ratelimit-{local,redis,batched}/tenancy
 #                   cpu-per-request and the Redis round trips per request of each
@@ -98,7 +98,7 @@ SIM_DURATION="${BENCH_SIM_DURATION:-5}"
 SIGNED_ONLY="${BENCH_SIGNED_ONLY:-0}"
 if [ "$SIGNED_ONLY" = 1 ]; then
     BENCH_SIGNED=1
-    : "${BENCH_MAIN:=0}" "${BENCH_SIM:=0}" "${BENCH_TOKENS:=0}" "${BENCH_RATELIMIT:=0}"
+    : "${BENCH_MAIN:=0}" "${BENCH_SIM:=0}" "${BENCH_TOKENS:=0}" "${BENCH_RATELIMIT:=0}" "${BENCH_TLS:=0}"
 fi
 if [ "${BENCH_TLS_ONLY:-0}" = 1 ]; then
     BENCH_TLS=1
@@ -824,22 +824,11 @@ run_tenancy() {
         return 1
     fi
 
-    # Redis, in memory only, on CPU 0 with the upstream and wrk.
-    REDIS_PORT="$(free_port 18730 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT")"
-    mkdir -p "$TMP/redis"
-    "${LOAD_CPU[@]}" "$REDIS_SERVER" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-        --dir "$TMP/redis" --daemonize no --loglevel warning >"$TMP/redis/redis.log" 2>&1 &
-    REDIS_PID=$!
-    pids+=("$REDIS_PID")
-    for _ in $(seq 50); do
-        [ "$(rcli PING 2>/dev/null)" = PONG ] && break
-        sleep 0.1
-    done
-    if [ "$(rcli PING 2>/dev/null)" != PONG ]; then
+    # Redis, in memory only, on CPU 0 with the upstream and wrk (start_redis: bench/tls.sh)
+    if ! start_redis; then
         TEN_REASON="redis-server did not start (see $TMP/redis/redis.log)"
         return 1
     fi
-    REDIS_VERSION="$(rcli INFO server | tr -d '\r' | sed -n 's/^redis_version://p')"
     seed_key || {
         TEN_REASON="could not store the tenant key in Redis"
         return 1

@@ -107,7 +107,8 @@ start_sandgate_tls() {
     }
 }
 
-# start_redis: the Redis of the tenancy path, started here when that section did not run.
+# start_redis: the Redis of the tenancy path (run.sh's tenancy section), or of this one when that did not run;
+# in memory only, on the load CPU. Sets REDIS_PORT, REDIS_PID, REDIS_VERSION.
 start_redis() {
     [ -z "$REDIS_PID" ] || return 0
     REDIS_PORT="$(free_port 18830 "$UPSTREAM_PORT" "$PROXY_PORT" "$ADMIN_PORT")"
