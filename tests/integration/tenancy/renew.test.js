@@ -116,8 +116,8 @@ test('(b) at most one renew per interval per sandbox, counted across two gateway
   // the gateways counted what the backend saw, and the rest of the requests were held back by the interval
   const renewed = (await renewMetric(ctx.gw1, 'renewed')) - before.g1 + (await renewMetric(ctx.gw2, 'renewed')) - before.g2;
   assert.equal(renewed, s.renewals);
-  assert.ok((await renewMetric(ctx.gw1, 'renewed')) > before.g1 && (await renewMetric(ctx.gw2, 'renewed')) > before.g2,
-    'both gateways won some intervals');
+  // which gateway wins an interval is a race: one may win them all (each learns the claim's remaining time and
+  // waits exactly as long), so only the sum is asserted
   const skipped = (await renewMetric(ctx.gw1, 'skipped_interval')) + (await renewMetric(ctx.gw2, 'skipped_interval')) - skippedBefore;
   assert.ok(skipped > statuses.length / 2, `${skipped} of ${statuses.length} requests skipped by the interval`);
   assert.ok(Date.parse(s.expiresAt) > Date.now() + 15000, `expiry ~20 s ahead: ${s.expiresAt}`);
