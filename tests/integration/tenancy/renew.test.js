@@ -234,7 +234,18 @@ test('(f) Redis down: port traffic still flows (intents\' Redis: renews go on; s
 }));
 
 test('(g) a renew in flight at SIGTERM completes during the drain; both gateways exit 0 (no leak under ASan)', { timeout: 60000 }, run(async () => {
-  const sb = await ctx.c1('busy').create({ timeout: 60 });
+  // (f) restarted the store's Redis: a worker thread's reservation connection may still be in its reconnect backoff
+  // (100 ms doubling to 5 s), which answers a create 503 until it is back
+  let sb;
+  await h.waitFor(async () => {
+    try {
+      sb = await ctx.c1('busy').create({ timeout: 60 });
+      return true;
+    } catch (e) {
+      if (/\b503\b/.test(e.message)) return false;
+      throw e;
+    }
+  }, { timeoutMs: 10000, intervalMs: 200, what: 'creates past the store reconnect backoff' });
   assert.equal((await pull(ctx.gw2, 'busy', sb.id)).status, 200); // gw2 has an intents connection open too
   await h.sleep(1100);
   await T.simFaults([ctx.sim], { responseLatencyMs: 1500 }); // the renew's answer (and the endpoint's) come late
