@@ -74,26 +74,6 @@ static void check_token(sg_request_t *r, h2o_iovec_t token)
     r->port_auth = SG_PORT_AUTH_BAD_TOKEN;
 }
 
-/* "{expires_b36}-{sig}" of a cookie value into sc; 0 if it has that shape */
-static int parse_cookie_value(signed_check_t *sc, h2o_iovec_t v)
-{
-    uint64_t e;
-    if (v.len < SG_ROUTE_SIG_LEN + 2 || v.base[v.len - SG_ROUTE_SIG_LEN - 1] != '-')
-        return -1;
-    size_t elen = v.len - SG_ROUTE_SIG_LEN - 1;
-    if (sg_router_parse_b36(v.base, elen, &e) != 0)
-        return -1;
-    for (size_t i = 0; i != SG_ROUTE_SIG_LEN; ++i) {
-        char c = v.base[elen + 1 + i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')))
-            return -1;
-    }
-    sc->expires_b36 = v.base;
-    sc->expires_len = elen;
-    sc->sig = v.base + elen + 1;
-    return 0;
-}
-
 void sg_port_auth_each_cookie(const h2o_headers_t *headers, int (*fn)(void *data, h2o_iovec_t name, h2o_iovec_t value), void *data)
 {
     for (ssize_t i = -1; (i = h2o_find_header(headers, H2O_TOKEN_COOKIE, i)) != -1;) {
@@ -128,9 +108,11 @@ static int collect_gateway_cookie(void *data, h2o_iovec_t name, h2o_iovec_t valu
 /* the next cookie value of the gateway's name that has the right shape; 0 when one was loaded into sc */
 static int next_cookie(signed_check_t *sc)
 {
-    while (sc->next_cookie != sc->num_cookies)
-        if (parse_cookie_value(sc, sc->cookies[sc->next_cookie++]) == 0)
+    while (sc->next_cookie != sc->num_cookies) {
+        h2o_iovec_t v = sc->cookies[sc->next_cookie++];
+        if (sg_router_parse_signature(v.base, v.len, &sc->expires_b36, &sc->expires_len, &sc->sig) == 0)
             return 0;
+    }
     return -1;
 }
 

@@ -89,19 +89,26 @@ static unsigned parse_port_number(const char *s, size_t len)
     return port <= 65535 ? port : 0;
 }
 
+int sg_router_parse_signature(const char *s, size_t len, const char **expires_b36, size_t *expires_len, const char **sig)
+{
+    uint64_t expires;
+    if (len < SG_ROUTE_SIG_LEN + 2)
+        return -1;
+    const char *at = s + len - SG_ROUTE_SIG_LEN;
+    if (at[-1] != '-' || !is_sig(at, SG_ROUTE_SIG_LEN) || sg_router_parse_b36(s, (size_t)(at - 1 - s), &expires) != 0)
+        return -1;
+    *expires_b36 = s;
+    *expires_len = (size_t)(at - 1 - s);
+    *sig = at;
+    return 0;
+}
+
 /* "-{expires_b36}-{sig}" at p (ending at end): the signed parts into out; returns 0 or -1 */
 static int parse_signed_tail(const char *p, const char *end, sg_route_t *out)
 {
-    uint64_t expires;
-    if (p == end || *p != '-' || end - p < 3 + SG_ROUTE_SIG_LEN)
+    if (p == end || *p != '-')
         return -1;
-    const char *sig = end - SG_ROUTE_SIG_LEN;
-    if (sig[-1] != '-' || !is_sig(sig, SG_ROUTE_SIG_LEN) || sg_router_parse_b36(p + 1, (size_t)(sig - 1 - (p + 1)), &expires) != 0)
-        return -1;
-    out->expires_b36 = p + 1;
-    out->expires_b36_len = (size_t)(sig - 1 - (p + 1));
-    out->sig = sig;
-    return 0;
+    return sg_router_parse_signature(p + 1, (size_t)(end - p - 1), &out->expires_b36, &out->expires_b36_len, &out->sig);
 }
 
 int sg_router_classify_token(const char *token, size_t len, const char *path, size_t path_len, sg_port_form_t form, sg_route_t *out)

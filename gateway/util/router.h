@@ -66,6 +66,8 @@ int sg_router_classify_token(const char *token, size_t len, const char *path, si
  * "{label}.{domain}". NULL when the host is anything else (the domain itself, a deeper name, "xdomain").
  */
 const char *sg_router_host_label(const char *authority, size_t len, const char *domain, size_t *label_len);
+/* "{expires_b36}-{sig}" (the signed part of a route, and the browser cookie's value): 0 and the parts, or -1 */
+int sg_router_parse_signature(const char *s, size_t len, const char **expires_b36, size_t *expires_len, const char **sig);
 /* OSEP-0011 expires_b36: 1..13 of [0-9a-z], no leading zero (but "0"), fits uint64. Returns 0 and *out, or -1. */
 int sg_router_parse_b36(const char *s, size_t len, uint64_t *out);
 /* writes v in base 36 (lower case, no leading zero) and a NUL into out (14 bytes); returns the length */
