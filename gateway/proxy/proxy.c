@@ -4,6 +4,7 @@
 #include <h2o/http1.h>
 #include <h2o/tunnel.h>
 #include "proxy/headers.h"
+#include "backend/backend_call.h"
 #include "backend/httpclient.h"
 #include "runtime/intake.h"
 #include "util/log.h"
@@ -166,30 +167,33 @@ static void copy_response_headers(sg_request_t *r, h2o_header_t *headers, size_t
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));
 }
 
+void sg_proxy_fail_upstream(sg_request_t *r, const char *err, const char *busy_message, const char *connect_message)
+{
+    uint64_t *errors = r->thread->metrics.upstream_errors;
+    if (err == sg_pool_err_busy) {
+        SG_COUNTER_ADD(errors[SG_UPSTREAM_ERR_BUSY], 1);
+        sg_request_fail(r, SG_ERR_UPSTREAM_BUSY, busy_message);
+    } else if (sg_httpclient_err_is_timeout(err)) {
+        SG_COUNTER_ADD(errors[SG_UPSTREAM_ERR_TIMEOUT], 1);
+        sg_request_fail(r, SG_ERR_UPSTREAM_TIMEOUT, err);
+    } else if (err == sg_httpclient_err_closed || err == sg_httpclient_err_protocol || err == sg_backend_call_err_too_large) {
+        SG_COUNTER_ADD(errors[SG_UPSTREAM_ERR_PROTOCOL], 1);
+        sg_request_fail(r, SG_ERR_BAD_GATEWAY, err);
+    } else {
+        SG_COUNTER_ADD(errors[SG_UPSTREAM_ERR_CONNECT], 1);
+        sg_request_fail(r, SG_ERR_UPSTREAM_CONNECT_FAILED, connect_message);
+    }
+}
+
 static void send_upstream_error(proxy_t *self, const char *err)
 {
     sg_request_t *r = self->r;
-    sg_metrics_t *m = &r->thread->metrics;
     h2o_req_log_error(r->req, "proxy", "%s", err);
     if (self->on_upstream_error != NULL)
         self->on_upstream_error(r, self->on_status_data);
-    if (err == sg_pool_err_busy) {
-        SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_BUSY], 1);
-        sg_request_fail(r, SG_ERR_UPSTREAM_BUSY, NULL);
-        return;
-    }
-    if (self->backend != NULL)
+    if (err != sg_pool_err_busy && self->backend != NULL) /* a full pool says nothing of the backend's health */
         sg_backend_report(self->backend, self->health, 0, 0, err);
-    if (sg_httpclient_err_is_timeout(err)) {
-        SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_TIMEOUT], 1);
-        sg_request_fail(r, SG_ERR_UPSTREAM_TIMEOUT, err);
-    } else if (err == sg_httpclient_err_closed || err == sg_httpclient_err_protocol) {
-        SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_PROTOCOL], 1);
-        sg_request_fail(r, SG_ERR_BAD_GATEWAY, err);
-    } else {
-        SG_COUNTER_ADD(m->upstream_errors[SG_UPSTREAM_ERR_CONNECT], 1);
-        sg_request_fail(r, SG_ERR_UPSTREAM_CONNECT_FAILED, NULL);
-    }
+    sg_proxy_fail_upstream(r, err, NULL, NULL);
 }
 
 static int is_json(const h2o_header_t *headers, size_t n)

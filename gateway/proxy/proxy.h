@@ -50,4 +50,11 @@ void sg_proxy_to_backend(sg_request_t *r, sg_backend_conf_t *be, h2o_iovec_t pat
  */
 void sg_proxy_start(sg_request_t *r, const sg_proxy_target_t *target);
 
+/*
+ * Answers r for an upstream call that failed with err (httpclient, the upstream pools, backend_call): 503 busy,
+ * 504 timeout, 502 bad answer, 502 connect failure, each counted in sandgate_upstream_errors_total by its kind.
+ * busy_message / connect_message: NULL for the error table's default.
+ */
+void sg_proxy_fail_upstream(sg_request_t *r, const char *err, const char *busy_message, const char *connect_message);
+
 #endif

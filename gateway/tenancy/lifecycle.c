@@ -44,24 +44,9 @@ void sg_lifecycle_snapshot_not_found(sg_request_t *r, const char *id)
     sg_request_fail(r, SG_ERR_SNAPSHOT_NOT_FOUND, msg);
 }
 
-/* Answers a failed backend call and counts it in sandgate_upstream_errors_total by the same kinds as the
- * proxy path (proxy.c), so that the metric covers tenancy-mode lifecycle calls too. */
 void sg_lifecycle_backend_error(sg_request_t *r, const char *err)
 {
-    uint64_t *errors = r->thread->metrics.upstream_errors;
-    if (err == sg_pool_err_busy) {
-        SG_COUNTER_ADD(errors[SG_UPSTREAM_ERR_BUSY], 1);
-        sg_request_fail(r, SG_ERR_UPSTREAM_BUSY, "all connections to the backend are in use; retry later");
-    } else if (sg_httpclient_err_is_timeout(err)) {
-        SG_COUNTER_ADD(errors[SG_UPSTREAM_ERR_TIMEOUT], 1);
-        sg_request_fail(r, SG_ERR_UPSTREAM_TIMEOUT, err);
-    } else if (err == sg_backend_call_err_too_large || err == sg_httpclient_err_protocol || err == sg_httpclient_err_closed) {
-        SG_COUNTER_ADD(errors[SG_UPSTREAM_ERR_PROTOCOL], 1);
-        sg_request_fail(r, SG_ERR_BAD_GATEWAY, err);
-    } else {
-        SG_COUNTER_ADD(errors[SG_UPSTREAM_ERR_CONNECT], 1);
-        sg_request_fail(r, SG_ERR_UPSTREAM_CONNECT_FAILED, "cannot connect to the backend");
-    }
+    sg_proxy_fail_upstream(r, err, "all connections to the backend are in use; retry later", "cannot connect to the backend");
 }
 
 void sg_lifecycle_send_backend_response(sg_request_t *r, int status, h2o_iovec_t body)
