@@ -25,6 +25,7 @@
 #include "tenancy/ownership.h"
 #include "tenancy/renew.h"
 #include "tenancy/renew_intent.h"
+#include "util/clock.h"
 #include "util/hashmap.h"
 
 #define GATE_SLOTS 4096
@@ -121,17 +122,6 @@ static void gate_hold(const char *id, uint64_t wait_ms)
     pthread_mutex_unlock(gate_locks + i % GATE_STRIPES);
 }
 
-/* RFC 3339 UTC with milliseconds */
-static void format_rfc3339(char *buf, size_t size, int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char base[32];
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
 static void finish(renew_t *rn, const char *result)
 {
     count(result);
@@ -162,7 +152,7 @@ static void on_claim(void *data, const char *err, int claimed, uint64_t remainin
         sg_renew_intent_publish(rn->thread, rn->be, rn->intent);
     char path[SG_STORE_ID_MAX + 48], body[64], when[40];
     int n = snprintf(path, sizeof(path), "/v1/sandboxes/%s/renew-expiration", rn->rec.id);
-    format_rfc3339(when, sizeof(when), rn->target_ms);
+    sg_format_rfc3339_ms(when, sizeof(when), rn->target_ms);
     int len = snprintf(body, sizeof(body), "{\"expiresAt\":\"%s\"}", when);
     sg_backend_call(&rn->thread->loop, rn->config, rn->be, "POST", h2o_iovec_init(path, (size_t)n),
                     h2o_iovec_init(body, (size_t)len), h2o_iovec_init(rn->request_id, strlen(rn->request_id)), 65536, on_renewed,
@@ -173,7 +163,7 @@ static void on_claim(void *data, const char *err, int claimed, uint64_t remainin
 static char *make_intent(sg_request_t *r, const char *id, int64_t now_ms)
 {
     char when[40], uri[REQUEST_URI_MAX + 2];
-    format_rfc3339(when, sizeof(when), now_ms);
+    sg_format_rfc3339_ms(when, sizeof(when), now_ms);
     const char *rest = r->route.rest != NULL ? r->route.rest : "";
     size_t len = r->route.rest_len < REQUEST_URI_MAX ? r->route.rest_len : REQUEST_URI_MAX;
     /* the path forwarded to the sandbox: "" and "?q" mean "/" (router.h) */
@@ -200,7 +190,7 @@ void sg_renew_on_access(sg_request_t *r, const sg_sandbox_rec_t *rec, sg_backend
         target = now + (int64_t)max_s * 1000;
     if (target <= rec->expires_at_ms) /* nothing to gain (already far enough, or at the tenant's cap) */
         return;
-    uint64_t interval_ms = r->config->ports.renew_interval_ms != 0 ? r->config->ports.renew_interval_ms : 60000;
+    uint64_t interval_ms = r->config->ports.renew_interval_ms; /* at least 1 s (config_ports.c) */
     if (!gate_try(rec->id, interval_ms)) {
         count("skipped_interval");
         return;

@@ -6,9 +6,12 @@
 #ifndef SG_CLOCK_H
 #define SG_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Microseconds since the epoch (wall clock). */
 uint64_t sg_now_us(void);
+/* ms since the epoch as RFC 3339 UTC with milliseconds ("2026-12-01T05:57:30.123Z") into buf; returns the length */
+size_t sg_format_rfc3339_ms(char *buf, size_t size, int64_t ms);
 
 #endif

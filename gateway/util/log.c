@@ -1,7 +1,6 @@
 #include <stdarg.h>
 #include <string.h>
-#include <time.h>
-#include <sys/time.h>
+#include "util/clock.h"
 #include "util/log.h"
 
 static int min_level = SG_LOG_INFO;
@@ -16,13 +15,9 @@ void sg_vlog(sg_log_level_t level, const char *fmt, va_list ap)
 {
     if ((int)level < __atomic_load_n(&min_level, __ATOMIC_RELAXED))
         return;
-    char line[2048], ts[32];
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    int n = snprintf(line, sizeof(line), "%s.%03dZ [%s] ", ts, (int)(tv.tv_usec / 1000), names[level]);
+    char line[2048], ts[40];
+    sg_format_rfc3339_ms(ts, sizeof(ts), (int64_t)(sg_now_us() / 1000));
+    int n = snprintf(line, sizeof(line), "%s [%s] ", ts, names[level]);
     n += vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
     if (n > (int)sizeof(line) - 2)
         n = sizeof(line) - 2;

@@ -135,6 +135,12 @@ static void test_framing(void)
     CHECK_STR(head("GET / HTTP/1.1\r\nX: a\r\n\r\n"), "an HTTP/1.1 request without a Host header");
     CHECK_STR(head("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n  folded\r\n\r\n"), "obsolete line folding in a header");
     CHECK_STR(head("GET / HTTP/1.1\r\nHost: a\r\n"), "malformed request head");
+    /* one empty line before the request line is skipped, as h2o's parser does (a fuzz find: the oracle had counted
+     * the request line as a Host header); the Host headers that follow still count */
+    CHECK(head("\nHost: a HTTP/1.1\r\nHost: a\r\n\r\n") == NULL);
+    CHECK(head("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n") == NULL);
+    CHECK_STR(head("\r\nGET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), "more than one Host header");
+    CHECK_STR(head("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), "malformed request head");
     /* a header whose name only contains the word is not the header */
     CHECK(head("POST / HTTP/1.1\r\nHost: a\r\nX-Content-Length: 1\r\nContent-Length: 2\r\n\r\n") == NULL);
 }
