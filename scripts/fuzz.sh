@@ -3,7 +3,8 @@
 # (default 60), seeded with tests/fuzz/corpus/<target> (read only) and a scratch corpus under $FUZZ_BUILD_DIR/corpus
 # that receives the new inputs. Prints one line per target (executions, exec/s, cov, ft, corpus, result); crash,
 # leak and sanitizer inputs land in $FUZZ_BUILD_DIR/artifacts/, full logs in $FUZZ_BUILD_DIR/logs/.
-# FUZZ_TARGETS="router config" limits the run. Exits non-zero when any target found something.
+# FUZZ_TARGETS="router config" limits the run. Exits non-zero when any target found something, and then prints the
+# finding (the violated invariant or sanitizer summary and the input in base64), since CI keeps only the console.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${FUZZ_BUILD_DIR:-build-fuzz}
@@ -28,5 +29,7 @@ for t in $targets; do
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
     corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$last")
     printf '%-16s %12s %9s %6s %7s %14s  %s\n' "$t" "${execs:--}" "${rate:--}" "${cov:--}" "${ft:--}" "${corp:--}" "$result"
+    # CI keeps only the console: show what was found (the violated invariant or sanitizer report, and the input)
+    [ "$result" = ok ] || grep -E 'invariant violated|ERROR: |SUMMARY: |^Base64: |Test unit written' "$log" | sed 's/^/    /' | head -20
 done
 exit $failed
