@@ -8,6 +8,7 @@
 #include <h2o.h>
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h> /* with compat/khash.h */
+#include "runtime/h2guard.h"
 #include "runtime/intake.h"
 #include "util/log.h"
 #include "util/picohttp.h"
@@ -51,6 +52,7 @@ typedef struct st_intake_conn_t {
     size_t want;    /* bytes the connection waits for (HTTP/1), 0 for HTTP/2 */
     size_t charged; /* bytes of the process budget this connection holds */
     h2o_timeout_entry_t linger;
+    sg_h2guard_t h2guard;
 } intake_conn_t;
 
 static __thread intake_thread_t *self;
@@ -562,9 +564,26 @@ static size_t h2_account(intake_conn_t *c, int refuse, size_t *receiving)
     return held;
 }
 
+/* ends an HTTP/2 connection over a flood limit (h2guard.h); c is gone when this returns */
+static void h2_close_flood(intake_conn_t *c, sg_h2guard_reason_t reason)
+{
+    sg_h2guard_goaway(c->sock->data, reason);
+    sg_h2guard_count(reason);
+    /* a client that does not read would hold the connection (and its queued output) until the write completes, which it
+     * never does: make that write fail now */
+    if (reason == SG_H2GUARD_CONTROL_FLOOD)
+        shutdown(h2o_socket_get_fd(c->sock), SHUT_RDWR);
+    close_via_h2o(c);
+}
+
 static void h2_after_read(intake_conn_t *c)
 {
     size_t receiving;
+    sg_h2guard_reason_t flood = sg_h2guard_check(&c->h2guard, c->sock->data);
+    if (flood != SG_H2GUARD_OK) {
+        h2_close_flood(c, flood);
+        return;
+    }
     charge_force(c, h2_account(c, 1, &receiving));
     int64_t total = __atomic_load_n(&total_charged, __ATOMIC_RELAXED);
     /* one stream alone may exceed the budget (as an HTTP/1 request may) */
@@ -751,6 +770,30 @@ void sg_intake_detach(h2o_socket_t *sock)
     intake_conn_t *c = record_of(sock);
     if (c != NULL)
         forget(c, 1);
+}
+
+/* the record of an HTTP/2 request's client connection, or NULL */
+static intake_conn_t *h2_record_of(h2o_req_t *req)
+{
+    if (req->version < 0x200 || req->conn->callbacks->get_socket == NULL)
+        return NULL;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    intake_conn_t *c = sock != NULL ? record_of(sock) : NULL;
+    return c != NULL && c->proto == PROTO_H2 ? c : NULL;
+}
+
+void sg_intake_request_started(h2o_req_t *req)
+{
+    intake_conn_t *c = h2_record_of(req);
+    if (c != NULL)
+        ++c->h2guard.started;
+}
+
+void sg_intake_request_ended(h2o_req_t *req)
+{
+    intake_conn_t *c = h2_record_of(req);
+    if (c != NULL && req->res.status == 0)
+        ++c->h2guard.abandoned;
 }
 
 void sg_intake_get_stats(sg_intake_stats_t *out)

@@ -35,6 +35,10 @@ void sg_intake_thread_dispose(void);
 void sg_intake_accept(struct st_sg_thread_t *t, h2o_socket_t *sock, int is_admin);
 /* forgets a socket that stops carrying HTTP requests (WebSocket tunnel); h2o must not be reading it */
 void sg_intake_detach(h2o_socket_t *sock);
+/* an HTTP/2 request reached the handler / its pool is being disposed (with no response begun: the client reset it);
+ * the counts feed the rapid-reset limit (h2guard.h). No-ops for HTTP/1 */
+void sg_intake_request_started(h2o_req_t *req);
+void sg_intake_request_ended(h2o_req_t *req);
 void sg_intake_get_stats(sg_intake_stats_t *out);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "config/backend_state.h"
+#include "runtime/h2guard.h"
 #include "runtime/intake.h"
 #include "runtime/metric_family.h"
 #include "runtime/metrics.h"
@@ -140,6 +141,11 @@ char *sg_metrics_render(sg_metrics_t *const *shards, size_t num_shards, const sg
             (long long)in.buffered_bytes, (long long)in.waiting, (unsigned long long)in.paused_total,
             (unsigned long long)in.refused_http1, (unsigned long long)in.refused_http2);
     }
+    out(&b, "# HELP sandgate_http2_flood_closes_total HTTP/2 connections closed (GOAWAY ENHANCE_YOUR_CALM) for a flood.\n"
+            "# TYPE sandgate_http2_flood_closes_total counter\n");
+    for (int k = SG_H2GUARD_OK + 1; k != SG_H2GUARD_NUM_REASONS; ++k)
+        out(&b, "sandgate_http2_flood_closes_total{reason=\"%s\"} %llu\n", sg_h2guard_reason_names[k],
+            (unsigned long long)sg_h2guard_closed_total((sg_h2guard_reason_t)k));
 
     out(&b, "# HELP sandgate_backend_up 1 if the backend is healthy.\n# TYPE sandgate_backend_up gauge\n");
     for (size_t i = 0; i != conf->num_backends; ++i)

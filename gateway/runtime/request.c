@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <jansson.h>
+#include "runtime/intake.h"
 #include "runtime/request.h"
 #include "runtime/thread.h"
 
@@ -41,6 +42,7 @@ static void run_disposers(sg_request_t *r)
 static void on_pool_dispose(void *p)
 {
     sg_request_t *r = *(sg_request_t **)p;
+    sg_intake_request_ended(r->req);
     run_disposers(r);
     r->thread->inflight--;
     sg_config_release(r->config);
@@ -221,6 +223,7 @@ sg_request_t *sg_request_create(sg_thread_t *thread, h2o_req_t *req, int is_admi
 
     sg_request_t **token = h2o_mem_alloc_shared(&req->pool, sizeof(*token), on_pool_dispose);
     *token = r;
+    sg_intake_request_started(req);
 
     classify(r, is_admin_listener);
     r->chain = &r->config->routes[r->route.cls];
