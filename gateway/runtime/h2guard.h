@@ -38,7 +38,7 @@ typedef struct st_sg_h2guard_t {
     uint32_t abandoned; /* ... whose stream ended before a response began */
 } sg_h2guard_t;
 
-/* label values of sandgate_http2_connections_closed_total{reason}, indexed by reason */
+/* label values of sandgate_http2_flood_closes_total{reason}, indexed by reason */
 extern const char *const sg_h2guard_reason_names[SG_H2GUARD_NUM_REASONS];
 
 /* the limit a connection is over after h2o parsed a read, or SG_H2GUARD_OK */

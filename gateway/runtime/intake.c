@@ -1,4 +1,3 @@
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h> /* with compat/khash.h */
 #include "runtime/h2guard.h"
+#include "runtime/h2o_real.h"
 #include "runtime/intake.h"
 #include "util/log.h"
 #include "util/picohttp.h"
@@ -63,53 +63,6 @@ static size_t refusal_len;
 static pthread_once_t refusal_once = PTHREAD_ONCE_INIT;
 static const char intake_closed[] = "closed by request intake";
 
-/* ---------------------------------------------------------------- the real libh2o functions */
-
-typedef void (*read_start_fn_t)(h2o_socket_t *, h2o_socket_cb);
-typedef void (*sock_fn_t)(h2o_socket_t *);
-static read_start_fn_t real_read_start_fn;
-static sock_fn_t real_read_stop_fn, real_close_fn;
-
-static void *resolve_next(const char *name)
-{
-    void *p = dlsym(RTLD_NEXT, name);
-    if (p == NULL) {
-        fprintf(stderr, "sandgate: cannot find libh2o's %s: %s\n", name, dlerror());
-        abort();
-    }
-    return p;
-}
-
-static void real_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
-{
-    read_start_fn_t f = __atomic_load_n(&real_read_start_fn, __ATOMIC_ACQUIRE);
-    if (f == NULL) {
-        *(void **)&f = resolve_next("h2o_socket_read_start");
-        __atomic_store_n(&real_read_start_fn, f, __ATOMIC_RELEASE);
-    }
-    f(sock, cb);
-}
-
-static void real_read_stop(h2o_socket_t *sock)
-{
-    sock_fn_t f = __atomic_load_n(&real_read_stop_fn, __ATOMIC_ACQUIRE);
-    if (f == NULL) {
-        *(void **)&f = resolve_next("h2o_socket_read_stop");
-        __atomic_store_n(&real_read_stop_fn, f, __ATOMIC_RELEASE);
-    }
-    f(sock);
-}
-
-static void real_close(h2o_socket_t *sock)
-{
-    sock_fn_t f = __atomic_load_n(&real_close_fn, __ATOMIC_ACQUIRE);
-    if (f == NULL) {
-        *(void **)&f = resolve_next("h2o_socket_close");
-        __atomic_store_n(&real_close_fn, f, __ATOMIC_RELEASE);
-    }
-    f(sock);
-}
-
 /* ---------------------------------------------------------------- bookkeeping */
 
 /*
@@ -135,7 +88,7 @@ static void unpark(intake_conn_t *c, int stop)
     c->parked = 0;
     h2o_socket_dont_read(c->sock, 0);
     if (stop)
-        real_read_stop(c->sock);
+        sg_h2o_real_read_stop(c->sock);
 }
 
 static void on_sock_close(void *data);
@@ -197,7 +150,7 @@ static void pause_conn(intake_conn_t *c, size_t want)
         return;
     c->paused = 1;
     if (c->sock->_cb.read != NULL)
-        real_read_stop(c->sock);
+        sg_h2o_real_read_stop(c->sock);
     h2o_linklist_insert(&self->waiting, &c->wait_link);
     __atomic_add_fetch(&stats.paused_total, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&stats.waiting, 1, __ATOMIC_RELAXED);
@@ -212,7 +165,7 @@ static void unpause(intake_conn_t *c)
     h2o_linklist_unlink(&c->wait_link);
     __atomic_sub_fetch(&stats.waiting, 1, __ATOMIC_RELAXED);
     if (c->h2o_cb != NULL && c->sock->_cb.read == NULL)
-        real_read_start(c->sock, on_read);
+        sg_h2o_real_read_start(c->sock, on_read);
 }
 
 static size_t h2_account(intake_conn_t *c, int refuse, size_t *receiving);
@@ -617,7 +570,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
         return;
     }
     if (c == NULL || c->h2o_cb == NULL) {
-        real_read_stop(sock); /* cannot happen: the hook is installed on tagged sockets h2o reads */
+        sg_h2o_real_read_stop(sock); /* cannot happen: the hook is installed on tagged sockets h2o reads */
         return;
     }
     if (err != NULL || c->state == H1_REFUSED) {
@@ -653,7 +606,7 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     if (c != NULL && c->parked)
         unpark(c, 0); /* still polled: no epoll_ctl */
     if (c == NULL || cb == on_read) {
-        real_read_start(sock, cb);
+        sg_h2o_real_read_start(sock, cb);
         return;
     }
     c->h2o_cb = cb;
@@ -670,7 +623,7 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
         if (c->state == H1_HEAD && sock->input->size != 0 && !c->paused) {
             ssize_t wait_for = h1_before_read(c);
             if (wait_for < 0) {
-                real_read_start(sock, on_read); /* refused: we drain until the client closes */
+                sg_h2o_real_read_start(sock, on_read); /* refused: we drain until the client closes */
                 return;
             }
             if (wait_for > 0 && c->state == H1_BODY)
@@ -679,10 +632,10 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     }
     if (c->paused) {
         if (sock->_cb.read != NULL)
-            real_read_stop(sock);
+            sg_h2o_real_read_stop(sock);
         return;
     }
-    real_read_start(sock, on_read);
+    sg_h2o_real_read_start(sock, on_read);
 }
 
 void h2o_socket_read_stop(h2o_socket_t *sock)
@@ -710,7 +663,7 @@ void h2o_socket_read_stop(h2o_socket_t *sock)
             return;
         }
     }
-    real_read_stop(sock);
+    sg_h2o_real_read_stop(sock);
 }
 
 void h2o_socket_close(h2o_socket_t *sock)
@@ -718,7 +671,7 @@ void h2o_socket_close(h2o_socket_t *sock)
     intake_conn_t *c = record_of(sock);
     if (c != NULL)
         forget(c, 1);
-    real_close(sock);
+    sg_h2o_real_close(sock);
 }
 
 /* ---------------------------------------------------------------- public */
